@@ -1,0 +1,62 @@
+"""ftpool: worker threads, channels, shared-memory atomics and a Piscina-style pool for
+free-threaded Python (3.13t), where threads run in parallel.
+
+The public API is documented in README.md and in each name's docstring. ``import ftpool`` never
+imports the ``atomics`` package (which would switch the GIL back on under 3.13t); the first use of
+shared-memory atomics does.
+"""
+
+from __future__ import annotations
+
+from ._context import (
+    CancelToken,
+    check_cancelled,
+    is_main_thread,
+    parent_port,
+    thread_id,
+    worker_data,
+)
+from ._errors import (
+    BrokenPool,
+    Cancelled,
+    ClosedError,
+    EndOfChannel,
+    FtpoolError,
+    QueueFull,
+    Terminated,
+    WouldBlock,
+)
+from ._runtime import GILEnabledWarning, RuntimeInfo, runtime
+
+# --- messaging (issue 3) ---
+# --- end messaging ---
+# --- shared memory and atomics (issue 4) ---
+# --- end shared memory ---
+# --- pool (issue 5) ---
+# --- end pool ---
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BrokenPool",
+    "CancelToken",
+    "Cancelled",
+    "ClosedError",
+    "EndOfChannel",
+    "FtpoolError",
+    "GILEnabledWarning",
+    "QueueFull",
+    "RuntimeInfo",
+    "Terminated",
+    "WouldBlock",
+    "__version__",
+    "check_cancelled",
+    "is_main_thread",
+    "parent_port",
+    "runtime",
+    "thread_id",
+    "worker_data",
+    # messaging (issue 3)
+    # shared memory (issue 4)
+    # pool (issue 5)
+]

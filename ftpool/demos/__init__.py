@@ -1,0 +1,14 @@
+"""Runnable versions of the seed article's scenarios: ``python -m ftpool demo NAME``.
+
+Each demo module has a ``main(argv: list[str]) -> int``. :data:`DEMOS` maps the command-line name
+to the module and a one-line description; ``python -m ftpool demo --list`` prints it.
+"""
+
+from __future__ import annotations
+
+DEMOS: dict[str, tuple[str, str]] = {
+    # name: (module under ftpool.demos, what it shows)
+    # messaging (issue 3)
+    # shared memory (issue 4)
+    # pool (issue 5)
+}
