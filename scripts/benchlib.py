@@ -1,0 +1,195 @@
+"""The benchmark runner's model: a :class:`Case` runs ftpool and its peers side by side once; the
+runner warms it up, repeats it, and reports medians, spread and ratios.
+
+Cases live in ``scripts/benchcases/*.py``, each module with a ``CASES`` list. Timings on shared
+machines are noisy, so every comparison is a ratio of numbers measured in the same repeat, and the
+reported ratio is the median of the per-repeat ratios.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCHCASES = Path(__file__).resolve().parent / "benchcases"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark: ``run(quick)`` performs ONE repeat and returns ``{metric: value}``.
+
+    ``ratios`` lists (numerator, denominator) metric pairs reported as the median of per-repeat
+    ratios; ``target`` is the issue's goal, printed beside the result (never asserted).
+    """
+
+    name: str
+    description: str
+    run: Callable[[bool], dict[str, float]]
+    unit: str
+    higher_is_better: bool = True
+    ratios: list[tuple[str, str]] = field(default_factory=list)
+    target: str = ""
+    repeats: int | None = None  # overrides the runner's default (for slow cases)
+
+
+@dataclass
+class Result:
+    case: Case
+    samples: dict[str, list[float]]
+    ratio_samples: dict[str, list[float]]
+    seconds: float
+
+    def summary(self) -> dict[str, Any]:
+        def stats(values: list[float]) -> dict[str, Any]:
+            return {"median": statistics.median(values), "min": min(values), "max": max(values),
+                    "repeats": values}
+
+        return {
+            "name": self.case.name,
+            "description": self.case.description,
+            "unit": self.case.unit,
+            "higher_is_better": self.case.higher_is_better,
+            "target": self.case.target,
+            "seconds": round(self.seconds, 3),
+            "metrics": {k: stats(v) for k, v in self.samples.items()},
+            "ratios": {k: stats(v) for k, v in self.ratio_samples.items()},
+        }
+
+
+def load_cases() -> list[Case]:
+    """Every case of every module in scripts/benchcases, in file then list order."""
+    here = str(BENCHCASES.parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    cases: list[Case] = []
+    for path in sorted(BENCHCASES.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"benchcases.{path.stem}")
+        cases.extend(module.CASES)
+    names = [c.name for c in cases]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise SystemExit(f"bench: duplicate case names {sorted(duplicates)}")
+    return cases
+
+
+def select(cases: list[Case], patterns: Iterable[str]) -> list[Case]:
+    """Cases matching any glob pattern; an unmatched pattern is an error listing the cases."""
+    patterns = list(patterns)
+    if not patterns:
+        return cases
+    chosen = []
+    for pattern in patterns:
+        matched = [c for c in cases if fnmatch.fnmatchcase(c.name, pattern)]
+        if not matched:
+            known = "\n  ".join(c.name for c in cases)
+            raise SystemExit(f"bench: no case matches {pattern!r}; the cases are:\n  {known}")
+        chosen += [c for c in matched if c not in chosen]
+    return chosen
+
+
+def run_case(case: Case, quick: bool, repeats: int,
+             progress: Callable[[str], None]) -> Result:
+    started = time.perf_counter()
+    progress(f"{case.name}: warm-up")
+    case.run(quick)  # warm-up: excluded
+    samples: dict[str, list[float]] = {}
+    ratio_samples: dict[str, list[float]] = {}
+    count = case.repeats if case.repeats is not None and not quick else repeats
+    for index in range(count):
+        progress(f"{case.name}: repeat {index + 1}/{count}")
+        values = case.run(quick)
+        for metric, value in values.items():
+            samples.setdefault(metric, []).append(float(value))
+        for num, den in case.ratios:
+            if values.get(den):
+                ratio_samples.setdefault(f"{num} / {den}", []).append(values[num] / values[den])
+    return Result(case, samples, ratio_samples, time.perf_counter() - started)
+
+
+def interpreter() -> dict[str, Any]:
+    import sysconfig
+
+    gil = getattr(sys, "_is_gil_enabled", lambda: True)()
+    build = "3.13t" if sysconfig.get_config_var("Py_GIL_DISABLED") else "3.13"
+    return {
+        "version": platform.python_version(),
+        "executable": sys.executable,
+        "free_threaded_build": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
+        "gil_enabled": bool(gil),
+        "label": f"{build} GIL {'on' if gil else 'off'}",
+        "PYTHON_GIL": os.environ.get("PYTHON_GIL"),
+    }
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = getattr(os, "process_cpu_count", os.cpu_count)() or 1
+    return {"platform": platform.platform(), "cpu": model, "cores": cores,
+            "machine": platform.machine()}
+
+
+def fmt(value: float) -> str:
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    if magnitude >= 1e6:
+        return f"{value / 1e6:.2f}M"
+    if magnitude >= 1e4:
+        return f"{value / 1e3:.1f}k"
+    if magnitude >= 100:
+        return f"{value:.0f}"
+    if magnitude >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def table(results: list[Result]) -> str:
+    lines = ["| case | metric | median | min-max | unit |", "|---|---|---|---|---|"]
+    for result in results:
+        for metric, values in result.samples.items():
+            lines.append(
+                f"| {result.case.name} | {metric} | {fmt(statistics.median(values))} | "
+                f"{fmt(min(values))}-{fmt(max(values))} | {result.case.unit} |"
+            )
+        for ratio, values in result.ratio_samples.items():
+            target = f" (target {result.case.target})" if result.case.target else ""
+            median = statistics.median(values)
+            lines.append(
+                f"| {result.case.name} | **{ratio}**{target} | **{median:.2f}x** "
+                f"| {min(values):.2f}-{max(values):.2f} | ratio |"
+            )
+    return "\n".join(lines)
+
+
+def write_json(path: Path, results: list[Result], quick: bool, repeats: int) -> None:
+    document = {
+        "machine": machine(),
+        "interpreter": interpreter(),
+        "quick": quick,
+        "repeats": repeats,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "cases": [r.summary() for r in results],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(document, indent=1))
+    tmp.replace(path)  # never a half-written report
