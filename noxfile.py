@@ -41,6 +41,9 @@ def _provision() -> None:
             return
         sys.exit(f"nox: scripts/provision failed (exit {result.returncode}); see its message above")
     paths = dict(line.split("=", 1) for line in result.stdout.strip().splitlines()[-2:])
+    # the provisioning tests check explicit interpreters with the real pair
+    os.environ["FTPOOL_TEST_FTPOOL_PYTHON_T"] = paths["3.13t"]
+    os.environ["FTPOOL_TEST_FTPOOL_PYTHON"] = paths["3.13"]
     bindir = str(Path(paths["3.13t"]).parent)
     cache_bin = Path(os.environ.get("FTPOOL_CACHE") or Path(
         os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ftpool") / "bin"
@@ -100,7 +103,7 @@ def _check_session_names() -> None:
             wanted += [a for a in args[index + 1:] if not a.startswith("-")][:1]
         elif arg.startswith(("--session=", "--sessions=")):
             wanted.append(arg.split("=", 1)[1])
-    known = {name for name in nox.registry.get()}
+    known = set(nox.registry.get())
     known |= {f"{name}-{py}" for name in known for py in PYTHONS}
     unknown = [name for name in wanted if name not in known]
     if unknown:
