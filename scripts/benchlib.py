@@ -40,6 +40,11 @@ class Case:
     ratios: list[tuple[str, str]] = field(default_factory=list)
     target: str = ""
     repeats: int | None = None  # overrides the runner's default (for slow cases)
+    # How scripts/report.py reads the metrics: "" (a plain table of metrics and ratios),
+    # "scaling" (metrics named "<library> x<workers>", seconds for the same total work) or
+    # "scenario" (makespans next to the "serial sum" and "ideal bound" metrics, seconds).
+    kind: str = ""
+    info: dict[str, Any] = field(default_factory=dict)  # facts for the report (work sizes, ...)
 
 
 @dataclass
@@ -48,6 +53,7 @@ class Result:
     samples: dict[str, list[float]]
     ratio_samples: dict[str, list[float]]
     seconds: float
+    error: str = ""  # "ExcType: message" when the case raised; it then has no samples
 
     def summary(self) -> dict[str, Any]:
         def stats(values: list[float]) -> dict[str, Any]:
@@ -60,9 +66,12 @@ class Result:
             "unit": self.case.unit,
             "higher_is_better": self.case.higher_is_better,
             "target": self.case.target,
+            "kind": self.case.kind,
+            "info": self.case.info,
             "seconds": round(self.seconds, 3),
             "metrics": {k: stats(v) for k, v in self.samples.items()},
             "ratios": {k: stats(v) for k, v in self.ratio_samples.items()},
+            **({"error": self.error} if self.error else {}),
         }
 
 
@@ -125,6 +134,7 @@ def interpreter() -> dict[str, Any]:
     build = "3.13t" if sysconfig.get_config_var("Py_GIL_DISABLED") else "3.13"
     return {
         "version": platform.python_version(),
+        "build": sys.version,
         "executable": sys.executable,
         "free_threaded_build": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
         "gil_enabled": bool(gil),
@@ -165,6 +175,8 @@ def fmt(value: float) -> str:
 def table(results: list[Result]) -> str:
     lines = ["| case | metric | median | min-max | unit |", "|---|---|---|---|---|"]
     for result in results:
+        if result.error:
+            lines.append(f"| {result.case.name} | **FAILED** {result.error} | | | |")
         for metric, values in result.samples.items():
             lines.append(
                 f"| {result.case.name} | {metric} | {fmt(statistics.median(values))} | "
@@ -180,10 +192,43 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def write_json(path: Path, results: list[Result], quick: bool, repeats: int) -> None:
+def source_version() -> dict[str, str]:
+    """ftpool's version and the git commit measured (with "+dirty" for uncommitted changes)."""
+    import subprocess
+
+    root = BENCHCASES.parent.parent
+    commit = ""
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10, check=True)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True)
+        commit = head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        import ftpool
+
+        version = str(ftpool.__version__)
+    except ImportError:
+        version = "not importable"
+    return {"version": version, "commit": commit}
+
+
+def write_json(path: Path, results: list[Result], quick: bool, repeats: int,
+               started: dict[str, Any] | None = None) -> None:
+    """Write every repeat, medians and min-max, atomically (a temp file renamed into place).
+
+    ``started`` is :func:`interpreter` as it was before the first case: the GIL state at the end
+    (``interpreter.gil_enabled``) is compared with it by the report, since an import can switch
+    the GIL on in the middle of a run on a free-threaded build.
+    """
+    end = interpreter()
     document = {
         "machine": machine(),
-        "interpreter": interpreter(),
+        "interpreter": {**end, "gil_enabled_at_start": (started or end)["gil_enabled"]},
+        "ftpool": source_version(),
         "quick": quick,
         "repeats": repeats,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
