@@ -31,6 +31,8 @@ from ._runtime import GILEnabledWarning, RuntimeInfo, runtime
 # --- messaging (issue 3) ---
 # --- end messaging ---
 # --- shared memory and atomics (issue 4) ---
+from ._atomics import AtomicCounter, Atomics
+from ._shared import SharedArray, SharedBuffer
 # --- end shared memory ---
 # --- pool (issue 5) ---
 # --- end pool ---
@@ -58,5 +60,9 @@ __all__ = [
     "worker_data",
     # messaging (issue 3)
     # shared memory (issue 4)
+    "AtomicCounter",
+    "Atomics",
+    "SharedArray",
+    "SharedBuffer",
     # pool (issue 5)
 ]

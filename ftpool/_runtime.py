@@ -111,7 +111,11 @@ def load_atomics() -> ModuleType:
 
 def runtime() -> RuntimeInfo:
     """Describe the running interpreter. Never blocks, never imports ``atomics``."""
-    loaded = "loaded" if _atomics_module is not None else "not loaded yet"
+    loaded = (
+        "loaded; ftpool calls its patomic op table directly, seq_cst, cffi once per buffer"
+        if _atomics_module is not None
+        else "not loaded yet"
+    )
     return RuntimeInfo(
         python_version=platform.python_version(),
         implementation=sys.implementation.name,

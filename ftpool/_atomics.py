@@ -1,0 +1,644 @@
+"""Atomic operations on shared memory (Node: ``Atomics``) and :class:`AtomicCounter`.
+
+Every operation is one lock-free, sequentially consistent hardware operation of the ``atomics``
+package (patomic) on a :class:`~ftpool.SharedArray` element. ``Atomics.wait`` and
+``Atomics.notify`` are a wait queue keyed by (buffer, byte offset) with a condition variable per
+waiter: a waiter sleeps until notified, never polls.
+
+The fast path (see :mod:`ftpool._shared` for how the ``atomics`` view is made): each thread keeps,
+per array, a tuple per operation with its own copy of the patomic function object, the base address
+and its own scratch ctypes values. An operation is then: type and range checks,
+``byref(base, index * width)``, one patomic call. Threads do not share any Python object on that
+path except the array itself, so they do not contend on reference counts under 3.13t.
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import math
+import threading
+import time
+from ctypes import byref
+from typing import Any, Final, Literal
+
+from ._context import check_cancelled, current_state
+from ._runtime import load_atomics
+from ._shared import SharedArray, SharedBuffer, _Binding, _cffi_lock, _check_int, _Kind
+
+__all__ = ["AtomicCounter", "Atomics", "WaitResult"]
+
+WaitResult = Literal["ok", "not-equal", "timed-out"]
+
+# Per-thread state shared by all arrays: `functions` maps a patomic function address to this
+# thread's own function object for it; `scratch` maps a typecode to this thread's ctypes values.
+_tls = threading.local()
+
+# (arg, byref(arg), ret, byref(ret), expected, byref(expected)): see _thread_scratch
+type _Scratch = tuple[memoryview[int], Any, memoryview[int], Any, memoryview[int], Any]
+
+_INT64_MIN: Final = -0x8000_0000_0000_0000
+_INT64_MAX: Final = 0x7FFF_FFFF_FFFF_FFFF
+
+
+def _thread_function(binding: _Binding, name: str) -> Any:
+    """This thread's own function object for op ``name`` of ``binding``."""
+    try:
+        functions: dict[int | None, Any] = _tls.functions
+    except AttributeError:
+        functions = _tls.functions = {}
+    address = binding.function_addresses[name]
+    function = functions.get(address)
+    if function is None:
+        function = functions[address] = binding.thread_function(name)
+    return function
+
+
+def _thread_scratch(kind: _Kind) -> _Scratch:
+    """This thread's scratch values for ``kind``: (arg, &arg, ret, &ret, expected, &expected).
+
+    Each value is a ctypes integer of the kind's type, seen through a one-element memoryview
+    (reading and writing ``view[0]`` is about twice as fast as ctypes' ``.value``), and passed to
+    patomic as a ready-made ``ctypes.byref``.
+    """
+    try:
+        scratch: dict[str, _Scratch] = _tls.scratch
+    except AttributeError:
+        scratch = _tls.scratch = {}
+    values = scratch.get(kind.typecode)
+    if values is None:
+        cells = [kind.ctype() for _ in range(3)]
+        views = [memoryview(cell).cast("B").cast(kind.typecode) for cell in cells]
+        values = scratch[kind.typecode] = (views[0], byref(cells[0]), views[1], byref(cells[1]),
+                                           views[2], byref(cells[2]))
+    return values
+
+
+def _thread_ops(a: object) -> Any:
+    """Build the calling thread's operation tuples for array ``a`` (in ``a._local``).
+
+    Each tuple holds what one operation needs: this thread's function object, a ctypes object at
+    the array's first byte (``byref(base, offset)`` points at an element), the length, width and
+    range, and the scratch values. Nothing in them is shared with another thread.
+    """
+    if not isinstance(a, SharedArray):
+        raise TypeError(f"Atomics operations take a SharedArray, not {type(a).__name__}")
+    local = a._local
+    kind = a._kind
+    binding = a._binding
+    base = ctypes.c_char.from_address(a._buffer._address + a._offset)
+    n, w, lo, hi = a._length, kind.width, kind.min, kind.max
+    arg, arg_ref, ret, ret_ref, exp, exp_ref = _thread_scratch(kind)
+
+    def fn(name: str) -> Any:
+        # An empty array has no binding: every index is out of range before any call.
+        return None if binding is None else _thread_function(binding, name)
+
+    local.load = (fn("load"), base, n, w, ret, ret_ref)
+    local.store = (fn("store"), base, n, w, lo, hi, arg, arg_ref)
+    local.cmpxchg = (fn("cmpxchg"), base, n, w, lo, hi, arg, arg_ref, exp, exp_ref)
+    local.exchange = (fn("exchange"), base, n, w, lo, hi, arg, arg_ref, ret, ret_ref)
+    local.add = (fn("fetch_add"), base, n, w, lo, hi, arg, arg_ref, ret, ret_ref)
+    local.sub = (fn("fetch_sub"), base, n, w, lo, hi, arg, arg_ref, ret, ret_ref)
+    local.and_ = (fn("fetch_and"), base, n, w, lo, hi, arg, arg_ref, ret, ret_ref)
+    local.or_ = (fn("fetch_or"), base, n, w, lo, hi, arg, arg_ref, ret, ret_ref)
+    local.xor = (fn("fetch_xor"), base, n, w, lo, hi, arg, arg_ref, ret, ret_ref)
+    return local
+
+
+def _wrap(value: int, kind: _Kind) -> int:
+    """``value`` wrapped into ``kind``'s range (two's complement), as the hardware does."""
+    span = 1 << (8 * kind.width)
+    return (value - kind.min) % span + kind.min
+
+
+def _check_timeout(timeout: float | None) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds or None, "
+                        f"not {type(timeout).__name__}")
+    if math.isnan(timeout) or timeout < 0:
+        raise ValueError(f"timeout must be >= 0 seconds or None (forever), got {timeout}")
+    return None if math.isinf(timeout) else float(timeout)
+
+
+# --- the wait queue of Atomics.wait / Atomics.notify ---
+
+_WAITING: Final = 0
+_NOTIFIED: Final = 1
+_CANCELLED: Final = 2
+
+
+class _Waiter:
+    """One thread blocked in ``Atomics.wait``. ``state`` and ``woken`` use the queue's lock."""
+
+    __slots__ = ("state", "woken")
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.state = _WAITING  # -> _NOTIFIED by notify, or _CANCELLED by terminate/cancel
+        self.woken = threading.Condition(lock)  # announces: state is no longer _WAITING
+
+
+class _WaitQueue:
+    """The waiters of one :class:`SharedBuffer`, by byte offset, each list in arrival order."""
+
+    __slots__ = ("lock", "waiters")
+
+    def __init__(self) -> None:
+        # Guards `waiters` and every waiter's `state`. Atomics.wait reads the value under it and
+        # Atomics.notify takes it, so a notify between the check and the sleep is never lost.
+        self.lock = threading.Lock()
+        self.waiters: dict[int, collections.deque[_Waiter]] = {}
+
+    def remove(self, offset: int, waiter: _Waiter) -> None:
+        """Take ``waiter`` out of the list at ``offset`` (caller holds ``lock``)."""
+        waiters = self.waiters[offset]
+        waiters.remove(waiter)
+        if not waiters:
+            del self.waiters[offset]
+
+
+_queues_lock = threading.Lock()  # guards the one-time creation of each buffer's _WaitQueue
+
+
+def _wait_queue(buffer: SharedBuffer) -> _WaitQueue:
+    queue: _WaitQueue | None = buffer._waitq
+    if queue is None:
+        with _queues_lock:
+            queue = buffer._waitq
+            if queue is None:
+                queue = buffer._waitq = _WaitQueue()
+    return queue
+
+
+def _check_waitable(a: object, what: str) -> SharedArray:
+    if not isinstance(a, SharedArray):
+        raise TypeError(f"Atomics.{what} takes a SharedArray, not {type(a).__name__}")
+    if a.typecode not in ("i", "q"):
+        raise TypeError(f"Atomics.{what} works on SharedArray('i') (int32) and SharedArray('q') "
+                        f"(int64) only, as in JavaScript; this one has typecode {a.typecode!r}")
+    return a
+
+
+class Atomics:
+    """Atomic operations on :class:`~ftpool.SharedArray` elements (Node: ``Atomics``).
+
+    Each operation is a single lock-free, sequentially consistent hardware operation (through the
+    ``atomics`` package), so threads can share counters and flags without a lock. ``index`` is
+    Python-style (``-1`` is the last element); the read-modify-write operations return the value
+    the element had before. Results wrap around like the element type (int8 ... uint64).
+
+    Bad input raises and writes nothing: ``TypeError`` when ``a`` is not a SharedArray or a
+    value/index is not an int (``True``/``False`` count as 1/0); ``IndexError`` for an index
+    outside ``-len(a) <= index < len(a)``; ``OverflowError`` for a value outside the element type's
+    range (``a.min <= value <= a.max``; for unsigned arrays a negative operand is out of range).
+
+    Only :meth:`wait` blocks. Not instantiable: call ``Atomics.add(a, 0, 1)``.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls) -> Atomics:
+        raise TypeError("Atomics is a namespace of functions: call Atomics.load(array, index) ...")
+
+    @staticmethod
+    def load(a: SharedArray, index: int) -> int:
+        """Return element ``index`` of ``a``, read atomically (seq_cst). Never blocks."""
+        try:
+            fn, base, n, w, ret, ret_ref = a._local.load
+        except AttributeError:
+            fn, base, n, w, ret, ret_ref = _thread_ops(a).load
+        if type(index) is not int or not 0 <= index < n:
+            index = a._index(index)
+        fn(byref(base, index * w), 5, ret_ref)  # 5: seq_cst
+        result: int = ret[0]
+        return result
+
+    @staticmethod
+    def store(a: SharedArray, index: int, value: int) -> int:
+        """Write ``value`` to element ``index`` atomically (seq_cst) and return ``value``."""
+        try:
+            fn, base, n, w, lo, hi, arg, arg_ref = a._local.store
+        except AttributeError:
+            fn, base, n, w, lo, hi, arg, arg_ref = _thread_ops(a).store
+        if type(index) is not int or not 0 <= index < n:
+            index = a._index(index)
+        if type(value) is not int or not lo <= value <= hi:
+            value = a._value(value)
+        arg[0] = value
+        fn(byref(base, index * w), arg_ref, 5)
+        return value
+
+    @staticmethod
+    def exchange(a: SharedArray, index: int, value: int) -> int:
+        """Set element ``index`` to ``value`` and return the old value, in one atomic step."""
+        try:
+            fn, base, n, w, lo, hi, arg, arg_ref, ret, ret_ref = a._local.exchange
+        except AttributeError:
+            fn, base, n, w, lo, hi, arg, arg_ref, ret, ret_ref = _thread_ops(a).exchange
+        if type(index) is not int or not 0 <= index < n:
+            index = a._index(index)
+        if type(value) is not int or not lo <= value <= hi:
+            value = a._value(value)
+        arg[0] = value
+        fn(byref(base, index * w), arg_ref, 5, ret_ref)
+        result: int = ret[0]
+        return result
+
+    @staticmethod
+    def compare_exchange(a: SharedArray, index: int, expected: int, replacement: int) -> int:
+        """If element ``index`` equals ``expected``, set it to ``replacement``; either way return
+        the value it had (so the exchange happened iff the result == ``expected``). Atomic.
+
+        Both ``expected`` and ``replacement`` must fit the element type (``OverflowError``).
+        """
+        try:
+            fn, base, n, w, lo, hi, arg, arg_ref, exp, exp_ref = a._local.cmpxchg
+        except AttributeError:
+            fn, base, n, w, lo, hi, arg, arg_ref, exp, exp_ref = _thread_ops(a).cmpxchg
+        if type(index) is not int or not 0 <= index < n:
+            index = a._index(index)
+        if type(expected) is not int or not lo <= expected <= hi:
+            expected = a._value(expected)
+        if type(replacement) is not int or not lo <= replacement <= hi:
+            replacement = a._value(replacement)
+        exp[0] = expected
+        arg[0] = replacement
+        # patomic's strong compare-exchange writes the current value into `exp` when it differs.
+        fn(byref(base, index * w), exp_ref, arg_ref, 5, 5)
+        result: int = exp[0]
+        return result
+
+    @staticmethod
+    def add(a: SharedArray, index: int, value: int) -> int:
+        """Add ``value`` to element ``index`` atomically; return the old value (wraps around)."""
+        try:
+            fn, base, n, w, lo, hi, arg, arg_ref, ret, ret_ref = a._local.add
+        except AttributeError:
+            fn, base, n, w, lo, hi, arg, arg_ref, ret, ret_ref = _thread_ops(a).add
+        if type(index) is not int or not 0 <= index < n:
+            index = a._index(index)
+        if type(value) is not int or not lo <= value <= hi:
+            value = a._value(value)
+        arg[0] = value
+        fn(byref(base, index * w), arg_ref, 5, ret_ref)
+        result: int = ret[0]
+        return result
+
+    @staticmethod
+    def sub(a: SharedArray, index: int, value: int) -> int:
+        """Subtract ``value`` from element ``index`` atomically; return the old value (wraps)."""
+        try:
+            fn, base, n, w, lo, hi, arg, arg_ref, ret, ret_ref = a._local.sub
+        except AttributeError:
+            fn, base, n, w, lo, hi, arg, arg_ref, ret, ret_ref = _thread_ops(a).sub
+        if type(index) is not int or not 0 <= index < n:
+            index = a._index(index)
+        if type(value) is not int or not lo <= value <= hi:
+            value = a._value(value)
+        arg[0] = value
+        fn(byref(base, index * w), arg_ref, 5, ret_ref)
+        result: int = ret[0]
+        return result
+
+    @staticmethod
+    def and_(a: SharedArray, index: int, value: int) -> int:
+        """Bitwise-AND ``value`` into element ``index`` atomically; return the old value."""
+        try:
+            fn, base, n, w, lo, hi, arg, arg_ref, ret, ret_ref = a._local.and_
+        except AttributeError:
+            fn, base, n, w, lo, hi, arg, arg_ref, ret, ret_ref = _thread_ops(a).and_
+        if type(index) is not int or not 0 <= index < n:
+            index = a._index(index)
+        if type(value) is not int or not lo <= value <= hi:
+            value = a._value(value)
+        arg[0] = value
+        fn(byref(base, index * w), arg_ref, 5, ret_ref)
+        result: int = ret[0]
+        return result
+
+    @staticmethod
+    def or_(a: SharedArray, index: int, value: int) -> int:
+        """Bitwise-OR ``value`` into element ``index`` atomically; return the old value."""
+        try:
+            fn, base, n, w, lo, hi, arg, arg_ref, ret, ret_ref = a._local.or_
+        except AttributeError:
+            fn, base, n, w, lo, hi, arg, arg_ref, ret, ret_ref = _thread_ops(a).or_
+        if type(index) is not int or not 0 <= index < n:
+            index = a._index(index)
+        if type(value) is not int or not lo <= value <= hi:
+            value = a._value(value)
+        arg[0] = value
+        fn(byref(base, index * w), arg_ref, 5, ret_ref)
+        result: int = ret[0]
+        return result
+
+    @staticmethod
+    def xor(a: SharedArray, index: int, value: int) -> int:
+        """Bitwise-XOR ``value`` into element ``index`` atomically; return the old value."""
+        try:
+            fn, base, n, w, lo, hi, arg, arg_ref, ret, ret_ref = a._local.xor
+        except AttributeError:
+            fn, base, n, w, lo, hi, arg, arg_ref, ret, ret_ref = _thread_ops(a).xor
+        if type(index) is not int or not 0 <= index < n:
+            index = a._index(index)
+        if type(value) is not int or not lo <= value <= hi:
+            value = a._value(value)
+        arg[0] = value
+        fn(byref(base, index * w), arg_ref, 5, ret_ref)
+        result: int = ret[0]
+        return result
+
+    @staticmethod
+    def wait(a: SharedArray, index: int, expected: int,
+             timeout: float | None = None) -> WaitResult:
+        """Sleep until element ``index`` is notified, if it still equals ``expected``.
+
+        Returns ``"not-equal"`` at once when the element differs from ``expected``, ``"ok"`` when
+        woken by :meth:`notify`, ``"timed-out"`` when ``timeout`` seconds passed first (``None`` =
+        forever; ``0`` only checks). The value is checked under the wait queue's lock and
+        ``notify`` takes the same lock, so a notify that comes after the check is never lost.
+        Wakes by condition variable, never by polling. Inside an ftpool worker or pool task, it
+        wakes and raises ``Terminated``/``Cancelled`` when the worker is terminated or the task
+        cancelled.
+
+        Only for ``SharedArray('i')`` and ``SharedArray('q')`` (``TypeError`` otherwise, as in JS);
+        ``IndexError``/``OverflowError``/``TypeError`` for a bad index or ``expected``;
+        ``ValueError`` for a negative timeout.
+        """
+        array = _check_waitable(a, "wait")
+        position = array._index(index)
+        expected = array._value(expected)
+        seconds = _check_timeout(timeout)
+        state = current_state()
+        if state is not None:
+            check_cancelled()  # raises Terminated or Cancelled
+        queue = _wait_queue(array._buffer)
+        offset = array._offset + position * array.itemsize
+        with queue.lock:
+            if Atomics.load(array, position) != expected:
+                return "not-equal"
+            if seconds == 0:
+                return "timed-out"
+            waiter = _Waiter(queue.lock)
+            queue.waiters.setdefault(offset, collections.deque()).append(waiter)
+
+            def wake_on_cancel(_reason: object) -> None:
+                with queue.lock:
+                    if waiter.state == _WAITING:
+                        waiter.state = _CANCELLED
+                        queue.remove(offset, waiter)
+                        waiter.woken.notify()
+
+            tokens = [] if state is None else [t for t in (state.stop, state.task_token)
+                                               if t is not None]
+            for token in tokens:
+                # Lock order: queue.lock, then the token's lock (cancel() runs callbacks unlocked).
+                if not token.add_callback(wake_on_cancel):
+                    waiter.state = _CANCELLED  # cancelled meanwhile: leave at once
+                    queue.remove(offset, waiter)
+                    break
+            try:
+                if seconds is None:
+                    while waiter.state == _WAITING:
+                        waiter.woken.wait()
+                else:
+                    deadline = time.monotonic() + seconds
+                    while waiter.state == _WAITING:
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0:
+                            break
+                        waiter.woken.wait(remaining)
+            finally:
+                if waiter.state == _WAITING:  # timed out (or interrupted): leave the queue
+                    queue.remove(offset, waiter)
+            outcome = waiter.state
+        for token in tokens:
+            token.remove_callback(wake_on_cancel)
+        if outcome == _NOTIFIED:
+            return "ok"
+        if outcome == _CANCELLED:
+            check_cancelled()
+        return "timed-out"
+
+    @staticmethod
+    def notify(a: SharedArray, index: int, count: int | None = None) -> int:
+        """Wake up to ``count`` threads waiting on element ``index`` (``None`` = all), oldest
+        first; return how many were woken (0 when none waits). Never blocks (beyond the queue's
+        lock).
+
+        Only for ``SharedArray('i')`` and ``SharedArray('q')`` (``TypeError`` otherwise, as in JS);
+        ``ValueError`` for a negative count; ``IndexError``/``TypeError`` for a bad index.
+        """
+        array = _check_waitable(a, "notify")
+        position = array._index(index)
+        if count is not None:
+            count = _check_int("count", count)
+            if count < 0:
+                raise ValueError(f"count must be >= 0 or None (all), got {count}")
+        queue: _WaitQueue | None = array._buffer._waitq
+        if queue is None:
+            return 0  # nobody ever waited on this buffer
+        offset = array._offset + position * array.itemsize
+        with queue.lock:
+            waiters = queue.waiters.get(offset)
+            if not waiters:
+                return 0
+            woken = len(waiters) if count is None else min(count, len(waiters))
+            for _ in range(woken):
+                waiter = waiters.popleft()
+                waiter.state = _NOTIFIED
+                waiter.woken.notify()
+            if not waiters:
+                del queue.waiters[offset]
+        return woken
+
+    @staticmethod
+    def is_lock_free(nbytes: int) -> bool:
+        """True when atomic operations on elements of ``nbytes`` bytes are lock-free here.
+
+        Checks that the ``atomics`` package provides every operation ftpool uses for that width:
+        True for 1, 2, 4 and 8 on the usual 64-bit platforms, False for other sizes. Never blocks
+        (the first call per size probes once).
+        """
+        size = _check_int("nbytes", nbytes)
+        if size not in (1, 2, 4, 8):
+            return False
+        known = _lock_free.get(size)
+        if known is None:
+            load_atomics()
+            try:
+                SharedBuffer(8)._binding(size, True)
+                known = True
+            except RuntimeError:
+                known = False
+            with _cffi_lock:
+                _lock_free[size] = known
+        return known
+
+
+_lock_free: dict[int, bool] = {}  # guarded by _cffi_lock: results of Atomics.is_lock_free
+
+
+class AtomicCounter:
+    """A 64-bit signed integer that threads update atomically, without a lock.
+
+    ``AtomicCounter(value=0)``. ``load()``, ``store(v)``, ``add(n=1)`` and ``sub(n=1)`` (return the
+    new value), ``exchange(v)`` and ``compare_exchange(expected, new)`` (return the old value),
+    ``wait(expected, timeout=None)`` and ``notify(count=None)`` as in :class:`Atomics`. Each is one
+    lock-free, sequentially consistent operation; ``add``/``sub`` wrap around at the int64 limits
+    like C's ``int64_t``. Only ``wait`` blocks.
+
+    It lives in element 0 of :attr:`array` (a ``SharedArray('q', 1)``), so ``Atomics`` functions
+    work on it too. Values must be ints within int64 (``TypeError``/``OverflowError``, nothing
+    written).
+    """
+
+    __slots__ = ("__weakref__", "_array", "_local")
+
+    def __init__(self, value: int = 0) -> None:
+        load_atomics()  # first use of shared memory (may warn GILEnabledWarning, at the caller)
+        array = SharedArray("q", 1)
+        array[0] = value  # checks it; nobody else sees the counter yet
+        self._array = array
+        self._local = threading.local()  # per-thread operation tuples, see _thread_ops
+
+    @property
+    def array(self) -> SharedArray:
+        """The ``SharedArray('q', 1)`` whose element 0 is the counter."""
+        return self._array
+
+    def _thread_ops(self) -> Any:
+        local = self._local
+        binding = self._array._binding
+        assert binding is not None
+        # This thread's own pointer to the counter (nothing on the call path is shared).
+        base = byref(ctypes.c_int64.from_address(self._array._buffer._address))
+        arg, arg_ref, ret, ret_ref, exp, exp_ref = _thread_scratch(self._array._kind)
+
+        def fn(name: str) -> Any:
+            return _thread_function(binding, name)
+
+        local.inc = (fn("fetch_inc"), base, ret, ret_ref)
+        local.dec = (fn("fetch_dec"), base, ret, ret_ref)
+        local.add = (fn("fetch_add"), base, arg, arg_ref, ret, ret_ref)
+        local.sub = (fn("fetch_sub"), base, arg, arg_ref, ret, ret_ref)
+        local.load = (fn("load"), base, ret, ret_ref)
+        local.store = (fn("store"), base, arg, arg_ref)
+        local.exchange = (fn("exchange"), base, arg, arg_ref, ret, ret_ref)
+        local.cmpxchg = (fn("cmpxchg"), base, arg, arg_ref, exp, exp_ref)
+        return local
+
+    def add(self, n: int = 1) -> int:
+        """Add ``n`` atomically and return the new value. Never blocks."""
+        if type(n) is int and n == 1:  # the common case: patomic's fetch_inc, no argument
+            try:
+                fn, element, ret, ret_ref = self._local.inc
+            except AttributeError:
+                fn, element, ret, ret_ref = self._thread_ops().inc
+            fn(element, 5, ret_ref)  # 5: seq_cst
+            new: int = ret[0] + 1
+            return new if new <= 0x7FFF_FFFF_FFFF_FFFF else -0x8000_0000_0000_0000
+        if type(n) is not int or not -0x8000_0000_0000_0000 <= n <= 0x7FFF_FFFF_FFFF_FFFF:
+            n = self._array._value(n)
+        try:
+            fn, element, arg, arg_ref, ret, ret_ref = self._local.add
+        except AttributeError:
+            fn, element, arg, arg_ref, ret, ret_ref = self._thread_ops().add
+        arg[0] = n
+        fn(element, arg_ref, 5, ret_ref)
+        new = ret[0] + n
+        if -0x8000_0000_0000_0000 <= new <= 0x7FFF_FFFF_FFFF_FFFF:
+            return new
+        return _wrap(new, self._array._kind)
+
+    def sub(self, n: int = 1) -> int:
+        """Subtract ``n`` atomically and return the new value. Never blocks."""
+        if type(n) is int and n == 1:  # patomic's fetch_dec
+            try:
+                fn, element, ret, ret_ref = self._local.dec
+            except AttributeError:
+                fn, element, ret, ret_ref = self._thread_ops().dec
+            fn(element, 5, ret_ref)
+            new: int = ret[0] - 1
+            return new if new >= -0x8000_0000_0000_0000 else 0x7FFF_FFFF_FFFF_FFFF
+        if type(n) is not int or not -0x8000_0000_0000_0000 <= n <= 0x7FFF_FFFF_FFFF_FFFF:
+            n = self._array._value(n)
+        try:
+            fn, element, arg, arg_ref, ret, ret_ref = self._local.sub
+        except AttributeError:
+            fn, element, arg, arg_ref, ret, ret_ref = self._thread_ops().sub
+        arg[0] = n
+        fn(element, arg_ref, 5, ret_ref)
+        new = ret[0] - n
+        if -0x8000_0000_0000_0000 <= new <= 0x7FFF_FFFF_FFFF_FFFF:
+            return new
+        return _wrap(new, self._array._kind)
+
+    def load(self) -> int:
+        """The current value, read atomically. Never blocks."""
+        try:
+            fn, element, ret, ret_ref = self._local.load
+        except AttributeError:
+            fn, element, ret, ret_ref = self._thread_ops().load
+        fn(element, 5, ret_ref)
+        result: int = ret[0]
+        return result
+
+    def store(self, value: int) -> None:
+        """Set the value atomically. Never blocks."""
+        if type(value) is not int or not _INT64_MIN <= value <= _INT64_MAX:
+            value = self._array._value(value)
+        try:
+            fn, element, arg, arg_ref = self._local.store
+        except AttributeError:
+            fn, element, arg, arg_ref = self._thread_ops().store
+        arg[0] = value
+        fn(element, arg_ref, 5)
+
+    def exchange(self, value: int) -> int:
+        """Set the value and return the old one, in one atomic step. Never blocks."""
+        if type(value) is not int or not _INT64_MIN <= value <= _INT64_MAX:
+            value = self._array._value(value)
+        try:
+            fn, element, arg, arg_ref, ret, ret_ref = self._local.exchange
+        except AttributeError:
+            fn, element, arg, arg_ref, ret, ret_ref = self._thread_ops().exchange
+        arg[0] = value
+        fn(element, arg_ref, 5, ret_ref)
+        result: int = ret[0]
+        return result
+
+    def compare_exchange(self, expected: int, new: int) -> int:
+        """Set the value to ``new`` if it equals ``expected``; return the value it had (the
+        exchange happened iff that equals ``expected``). Atomic; never blocks."""
+        if type(expected) is not int or not _INT64_MIN <= expected <= _INT64_MAX:
+            expected = self._array._value(expected)
+        if type(new) is not int or not _INT64_MIN <= new <= _INT64_MAX:
+            new = self._array._value(new)
+        try:
+            fn, element, arg, arg_ref, exp, exp_ref = self._local.cmpxchg
+        except AttributeError:
+            fn, element, arg, arg_ref, exp, exp_ref = self._thread_ops().cmpxchg
+        exp[0] = expected
+        arg[0] = new
+        fn(element, exp_ref, arg_ref, 5, 5)
+        result: int = exp[0]
+        return result
+
+    def wait(self, expected: int, timeout: float | None = None) -> WaitResult:
+        """``Atomics.wait`` on the counter: ``"not-equal"`` at once if the value is not
+        ``expected``, else sleep until :meth:`notify` (``"ok"``) or ``timeout`` seconds
+        (``"timed-out"``; ``None`` = forever, negative: ``ValueError``)."""
+        return Atomics.wait(self._array, 0, expected, timeout)
+
+    def notify(self, count: int | None = None) -> int:
+        """Wake up to ``count`` threads in :meth:`wait` (``None`` = all); return how many."""
+        return Atomics.notify(self._array, 0, count)
+
+    def __repr__(self) -> str:
+        return f"AtomicCounter({self.load()})"
+
+    def __int__(self) -> int:
+        return self.load()
