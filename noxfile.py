@@ -10,9 +10,12 @@ otherwise switch the GIL back on (ftpool warns when that happens).
 
 from __future__ import annotations
 
+import argparse
 import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nox
@@ -85,13 +88,87 @@ def bench(session: nox.Session) -> None:
     session.run("python", str(ROOT / "scripts" / "bench"), *session.posargs, env=_env(session))
 
 
-@nox.session(python=False)
+# --- compare (issue 6) ----------------------------------------------------------------------------
+# configuration -> (interpreter, PYTHON_GIL). None unsets PYTHON_GIL: the GIL build refuses "0".
+COMPARE_CONFIGS: dict[str, tuple[str, str | None]] = {
+    "3.13": ("3.13", None),
+    "3.13t-gil-off": ("3.13t", "0"),
+    "3.13t-gil-on": ("3.13t", "1"),
+}
+COMPARE_RUNS = ROOT / ".nox" / "compare-runs"  # each run's JSON, until its report is written
+_COMPARE_ID = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"  # one per nox invocation
+_COMPARE_USAGE = "scripts/nox -s compare [-- --quick] [--out DIR] [--case GLOB]... [--repeats N]"
+
+
+def _compare_options(session: nox.Session) -> argparse.Namespace:
+    """The options after `--` (the same for every part of the comparison)."""
+    parser = argparse.ArgumentParser(prog="compare", add_help=False, exit_on_error=False)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", default="compare")
+    parser.add_argument("--case", action="append", default=[])
+    parser.add_argument("--repeats", type=int)
+    try:
+        options, unknown = parser.parse_known_args(session.posargs)
+    except argparse.ArgumentError as exc:
+        session.error(f"{exc}; usage: {_COMPARE_USAGE}")
+    if unknown:
+        session.error(f"unknown option(s) {' '.join(unknown)}; usage: {_COMPARE_USAGE}")
+    return options
+
+
+@nox.session(python=PYTHONS)
+def compare_run(session: nox.Session) -> None:
+    """Part of `compare`: the benchmarks on one interpreter (3.13t: GIL off, then forced on)."""
+    options = _compare_options(session)
+    staging = COMPARE_RUNS / _COMPARE_ID
+    if COMPARE_RUNS.is_dir():  # interrupted comparisons leave their JSON behind; not this one's
+        for old in COMPARE_RUNS.iterdir():
+            if old.name != _COMPARE_ID:
+                shutil.rmtree(old, ignore_errors=True)
+    staging.mkdir(parents=True, exist_ok=True)
+    failed = staging / "FAILED"  # an earlier part of this comparison failed: no report can come
+    if failed.exists():
+        session.skip("compare: an earlier part failed (see above), so not measuring this one")
+    _install(session)
+    bench_args = [*(["--quick"] if options.quick else []),
+                  *[arg for glob in options.case for arg in ("--case", glob)],
+                  *(["--repeats", str(options.repeats)] if options.repeats else [])]
+    for config, (python, gil) in COMPARE_CONFIGS.items():
+        if python != session.python:
+            continue
+        session.log(f"compare: {config} (PYTHON_GIL={gil or 'unset'})")
+        # exit 3: a case raised; the others ran and the report shows the failure
+        try:
+            session.run("python", str(ROOT / "scripts" / "bench"), *bench_args,
+                        "--json", str(staging / f"{config}.json"),
+                        env={"PYTHON_GIL": gil}, success_codes=[0, 3])
+        except BaseException:
+            failed.touch()
+            raise
+
+
+@nox.session(python="3.13", requires=["compare_run-3.13", "compare_run-3.13t"])
 def compare(session: nox.Session) -> None:
-    """The main job: ftpool on the GIL build next to the no-GIL build (prints runtime() of both)."""
-    for label in PYTHONS:
-        session.log(f"--- {label} ---")
-        session.run(f"python{label}", "-m", "ftpool", "info", external=True,
-                    env={"PYTHONPATH": str(ROOT), **(NO_GIL if label == "3.13t" else {})})
+    """The main job: benchmarks on 3.13, 3.13t GIL off, 3.13t GIL on, side by side in compare/.
+
+    Writes report.md, scaling.png and the JSON of each configuration into compare/ (or --out DIR).
+    Options after --: --quick (a smoke run, under 3 minutes on 2 cores), --out DIR, --case GLOB
+    (repeatable), --repeats N.
+    """
+    options = _compare_options(session)
+    staging = COMPARE_RUNS / _COMPARE_ID
+    results = [staging / f"{config}.json" for config in COMPARE_CONFIGS]
+    missing = [path.name for path in results if not path.exists()]
+    if missing:
+        session.error(f"compare: no results for {', '.join(missing)} (a compare_run session "
+                      "did not finish); run the whole thing again: " + _COMPARE_USAGE)
+    pyproject = nox.project.load_toml(ROOT / "pyproject.toml")
+    session.install("-c", str(CONSTRAINTS), *nox.project.dependency_groups(pyproject, "plot"))
+    out = Path(session.invoked_from, options.out).resolve()
+    session.run("python", str(ROOT / "scripts" / "report.py"), "--out", str(out),
+                *map(str, results))
+    shutil.rmtree(staging, ignore_errors=True)
+# --- end compare (issue 6) ------------------------------------------------------------------------
 
 
 def _check_session_names() -> None:

@@ -224,7 +224,7 @@ def _info(workload: str, quick_size: str, full_size: str) -> dict[str, Any]:
         "tasks": TASKS,
         "libraries": list(LIBRARIES),
         "work": {"quick": quick_size, "full": full_size},
-        "process_start_method": multiprocessing.get_start_method(allow_none=True) or "default",
+        "process_start_method": multiprocessing.get_start_method(),
     }
 
 
