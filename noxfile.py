@@ -113,6 +113,11 @@ def _compare_options(session: nox.Session) -> argparse.Namespace:
         session.error(f"{exc}; usage: {_COMPARE_USAGE}")
     if unknown:
         session.error(f"unknown option(s) {' '.join(unknown)}; usage: {_COMPARE_USAGE}")
+    # Each configuration sets PYTHON_GIL itself; one exported by the caller would reach pip and the
+    # GIL build too, which refuses PYTHON_GIL=0 with a fatal error.
+    if os.environ.pop("PYTHON_GIL", None) is not None:
+        session.log("compare: ignoring PYTHON_GIL from the environment (each configuration sets "
+                    "its own)")
     return options
 
 
@@ -129,22 +134,22 @@ def compare_run(session: nox.Session) -> None:
     failed = staging / "FAILED"  # an earlier part of this comparison failed: no report can come
     if failed.exists():
         session.skip("compare: an earlier part failed (see above), so not measuring this one")
-    _install(session)
     bench_args = [*(["--quick"] if options.quick else []),
                   *[arg for glob in options.case for arg in ("--case", glob)],
                   *(["--repeats", str(options.repeats)] if options.repeats else [])]
-    for config, (python, gil) in COMPARE_CONFIGS.items():
-        if python != session.python:
-            continue
-        session.log(f"compare: {config} (PYTHON_GIL={gil or 'unset'})")
-        # exit 3: a case raised; the others ran and the report shows the failure
-        try:
+    try:
+        _install(session)
+        for config, (python, gil) in COMPARE_CONFIGS.items():
+            if python != session.python:
+                continue
+            session.log(f"compare: {config} (PYTHON_GIL={gil or 'unset'})")
+            # exit 3: a case raised; the others ran and the report shows the failure
             session.run("python", str(ROOT / "scripts" / "bench"), *bench_args,
                         "--json", str(staging / f"{config}.json"),
                         env={"PYTHON_GIL": gil}, success_codes=[0, 3])
-        except BaseException:
-            failed.touch()
-            raise
+    except BaseException:
+        failed.touch()
+        raise
 
 
 @nox.session(python="3.13", requires=["compare_run-3.13", "compare_run-3.13t"])

@@ -673,6 +673,8 @@ def outputs(runs: list[Run], plot: bool) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for run in runs:
         files[f"{run.slug}.json"] = run.raw
+    plot = plot and any(case.get("kind") == "scaling" and not case.get("error")
+                        for run in runs for case in run.data["cases"])  # else nothing to draw
     if plot:
         files[CHART] = draw_chart(runs)
     text = build_report(runs)

@@ -297,3 +297,14 @@ def test_runner_refuses_an_unknown_case_and_lists_the_cases(tmp_path: Path) -> N
     assert "scaling.count" in result.stderr
     assert "scenario.pool" in result.stderr
     assert not (tmp_path / "r.json").exists()
+
+
+def test_no_scaling_case_means_no_chart_and_no_error(tmp_path: Path) -> None:
+    case = {"name": "channel.unbounded", "description": "", "unit": "items/s",
+            "higher_is_better": True, "target": "", "kind": "", "info": {}, "seconds": 0.1,
+            "metrics": {"x": {"median": 1.0, "min": 1.0, "max": 1.0, "repeats": [1.0] * 5}},
+            "ratios": {}}
+    path = tmp_path / "gil.json"
+    path.write_text(json.dumps(document(interpreter(False, None), [case])))
+    files = report.outputs(report.load([path]), plot=True)
+    assert sorted(files) == ["3.13.json", "report.md"]
