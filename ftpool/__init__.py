@@ -29,6 +29,16 @@ from ._errors import (
 from ._runtime import GILEnabledWarning, RuntimeInfo, runtime
 
 # --- messaging (issue 3) ---
+from ._channel import Channel, ChannelStats, select
+from ._port import (
+    BroadcastChannel,
+    Message,
+    MessageChannel,
+    MessagePort,
+    receive_message_on_port,
+)
+from ._worker import Worker
+
 # --- end messaging ---
 # --- shared memory and atomics (issue 4) ---
 from ._atomics import AtomicCounter, Atomics
@@ -59,6 +69,15 @@ __all__ = [
     "thread_id",
     "worker_data",
     # messaging (issue 3)
+    "BroadcastChannel",
+    "Channel",
+    "ChannelStats",
+    "Message",
+    "MessageChannel",
+    "MessagePort",
+    "Worker",
+    "receive_message_on_port",
+    "select",
     # shared memory (issue 4)
     "AtomicCounter",
     "Atomics",

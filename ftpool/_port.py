@@ -1,0 +1,478 @@
+"""Node's messaging between threads: :class:`MessageChannel` with its two :class:`MessagePort` s,
+:func:`receive_message_on_port` with :class:`Message`, and :class:`BroadcastChannel`.
+
+A ``MessageChannel`` is two unbounded :class:`~ftpool.Channel` s, one per direction ("lanes"):
+what ``port1`` posts goes into the lane ``port2`` receives from, and the other way round. Messages
+are shared, not copied: threads share memory, so handing an object (or a port) to another thread
+is the transfer.
+
+Closing either port closes the whole channel, as in Node: posting on either port raises
+:class:`ClosedError`; each port still receives what was posted to it before the close, then
+:class:`EndOfChannel`; the ``"close"`` listeners of both ports fire once.
+
+Listeners (``port.on("message", cb)``) run on one listener thread per port, started when the first
+``"message"`` listener is added and ended when the port is closed (by either side) and everything
+queued has been delivered. Callbacks run one at a time, in posting order; a raising callback is
+reported through ``threading.excepthook`` (:func:`ftpool._events.report`) and delivery goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Final
+
+from . import _channel
+from ._channel import Channel, _check_stop, _check_timeout, _deadline, _remaining
+from ._errors import ClosedError, EndOfChannel, WouldBlock
+from ._events import Listeners
+
+__all__ = [
+    "BroadcastChannel",
+    "Message",
+    "MessageChannel",
+    "MessagePort",
+    "receive_message_on_port",
+]
+
+_port_ids = itertools.count(1)  # next() is atomic: unique port numbers for names
+
+
+class _Delivery:
+    """The listener thread of one receiving end (a MessagePort or a BroadcastChannel).
+
+    The thread starts with the first ``"message"`` listener and iterates the inbox until it is
+    closed and drained. While no ``"message"`` listener is registered (all were removed with
+    ``off``) it holds the next message and waits for one to be added, so nothing is dropped; if the
+    end closes meanwhile, the messages nobody listens to are discarded. ``"close"`` listeners fire
+    once: on the listener thread after the last message, or, if there is no listener thread, in the
+    thread that closed the channel.
+    """
+
+    __slots__ = (
+        "_close_fired",
+        "_end_hooks",
+        "_ended",
+        "_finished",
+        "_inbox",
+        "_listener_added",
+        "_listeners",
+        "_lock",
+        "_thread",
+        "_thread_name",
+    )
+
+    def __init__(self, owner: str, thread_name: str, inbox: Channel[Any]) -> None:
+        self._inbox = inbox
+        self._listeners = Listeners(owner, ("message", "close"))
+        self._thread_name = thread_name
+        # _lock guards _thread, _close_fired, _finished and _end_hooks
+        self._lock = threading.Lock()
+        self._listener_added = threading.Condition(self._lock)  # a "message" listener, or close
+        self._thread: threading.Thread | None = None
+        self._close_fired = False
+        self._finished = False  # the listener thread has fired "close" and its hooks
+        self._end_hooks: list[Callable[[], None]] = []
+        self._ended = threading.Event()  # the inbox was closed
+
+    def on(self, event: str, callback: Callable[..., object]) -> None:
+        self._listeners.add(event, callback)  # validates the event and the callback
+        if event != "message":
+            return
+        with self._lock:
+            self._listener_added.notify_all()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name=self._thread_name, daemon=False
+                )
+                self._thread.start()
+
+    def off(self, event: str, callback: Callable[..., object]) -> bool:
+        return self._listeners.remove(event, callback)
+
+    def _run(self) -> None:
+        listeners = self._listeners
+        try:
+            for message in self._inbox:
+                if not listeners.has("message"):
+                    with self._lock:
+                        while not listeners.has("message") and not self._ended.is_set():
+                            self._listener_added.wait()
+                    if not listeners.has("message"):
+                        continue  # closed with nobody listening: discard
+                listeners.emit("message", message)  # reports a raising callback, goes on
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        with self._lock:
+            fire = not self._close_fired
+            self._close_fired = True
+            self._finished = True
+            hooks, self._end_hooks = self._end_hooks, []
+        if fire:
+            self._listeners.emit("close")
+        for hook in hooks:
+            hook()
+
+    def ended(self) -> None:
+        """The inbox was closed: fire "close" now unless the listener thread will do it."""
+        self._ended.set()
+        with self._lock:
+            self._listener_added.notify_all()
+            if self._thread is not None or self._close_fired:
+                return
+        self._finish()
+
+    def after_drain(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` after the last message and the "close" listeners (on the listener thread
+        if one is still delivering, otherwise now, in this thread)."""
+        with self._lock:
+            if self._thread is not None and not self._finished:
+                self._end_hooks.append(hook)
+                return
+        hook()
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        return self._thread
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until the inbox was closed and the listener thread (if any) ended."""
+        deadline = _deadline(timeout)
+        if not self._ended.wait(timeout):
+            return False
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(_remaining(deadline))
+            return not thread.is_alive()
+        return True
+
+
+class _Link:
+    """What the two ports of one MessageChannel share."""
+
+    __slots__ = ("closed", "lock")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # guards closed
+        self.closed = False
+
+
+_CREATE: Final = object()
+
+
+class MessagePort:
+    """One end of a :class:`MessageChannel` (Node's ``MessagePort``). Not created directly.
+
+    ``post_message`` never blocks; ``receive`` blocks until a message arrives (woken by the queue,
+    never by polling); ``for msg in port`` yields until :class:`EndOfChannel`. ``on("message", cb)``
+    delivers on the port's listener thread. ``close()`` closes both ends. See the module docstring.
+    """
+
+    __slots__ = ("__weakref__", "_delivery", "_in", "_link", "_name", "_out", "_peer")
+
+    def __init__(
+        self,
+        token: object = None,
+        inbox: Channel[Any] | None = None,
+        outbox: Channel[Any] | None = None,
+        link: _Link | None = None,
+        name: str = "",
+    ) -> None:
+        if token is not _CREATE or inbox is None or outbox is None or link is None:
+            raise TypeError("MessagePort cannot be created directly; use MessageChannel()")
+        self._in = inbox
+        self._out = outbox
+        self._link = link
+        self._name = name
+        self._peer: MessagePort = self
+        self._delivery = _Delivery("MessagePort", f"{name} listener", inbox)
+
+    @property
+    def closed(self) -> bool:
+        """True once either port of the channel was closed."""
+        return self._link.closed
+
+    def post_message(self, message: Any) -> None:
+        """Send ``message`` to the other port. Never blocks.
+
+        The object is shared, not copied. Raises :class:`ClosedError` once either port is closed,
+        and :class:`Terminated` inside a terminated Worker.
+        """
+        try:
+            self._out.send(message)  # an unbounded lane: never blocks
+        except ClosedError:
+            raise ClosedError(
+                f"post_message() on closed {self._name}: the MessageChannel was closed (by this "
+                f"port or its peer); create a new MessageChannel"
+            ) from None
+
+    def receive(self, timeout: float | None = None) -> Any:
+        """Block until a message arrives and return it.
+
+        Raises :class:`EndOfChannel` once the channel is closed and every message posted to this
+        port was received, ``TimeoutError`` after ``timeout`` seconds, ``ValueError`` for a negative
+        timeout, :class:`Terminated` inside a terminated Worker (woken if blocked here).
+        Receiving while ``"message"`` listeners are registered competes with them for messages.
+        """
+        try:
+            return self._in.receive(timeout)
+        except EndOfChannel:
+            raise EndOfChannel(
+                f"{self._name}: the MessageChannel is closed and every message was received"
+            ) from None
+
+    def receive_nowait(self) -> Any:
+        """Return a queued message without blocking; :class:`WouldBlock` when there is none,
+        :class:`EndOfChannel` when the channel is closed and drained."""
+        try:
+            return self._in.receive_nowait()
+        except EndOfChannel:
+            raise EndOfChannel(
+                f"{self._name}: the MessageChannel is closed and every message was received"
+            ) from None
+
+    def __iter__(self) -> Iterator[Any]:
+        """Yield messages until the channel is closed and drained."""
+        return iter(self._in)
+
+    def on(self, event: str, callback: Callable[..., object]) -> None:
+        """Add a listener: ``"message"`` (called with each message) or ``"close"`` (no argument).
+
+        The first ``"message"`` listener starts the port's listener thread, which delivers messages
+        in order, one callback at a time, until the port is closed; a raising callback is reported
+        through ``threading.excepthook`` and delivery continues. ``"close"`` listeners fire once,
+        after the last message. An unknown event raises ``ValueError``; a non-callable
+        ``TypeError``.
+        """
+        self._delivery.on(event, callback)
+
+    def off(self, event: str, callback: Callable[..., object]) -> bool:
+        """Remove a listener added with :meth:`on`; returns False if it was not registered.
+        While no ``"message"`` listener is left, messages wait for the next one."""
+        return self._delivery.off(event, callback)
+
+    def close(self) -> None:
+        """Close the channel, both ports. Idempotent; never blocks.
+
+        Posting on either port then raises :class:`ClosedError`. Each port still receives what was
+        posted to it before, then :class:`EndOfChannel`; listener threads deliver what is queued,
+        fire ``"close"`` and end (see :meth:`wait_closed`).
+        """
+        link = self._link
+        with link.lock:
+            if link.closed:
+                return
+            link.closed = True
+        self._out.close()
+        self._in.close()
+        self._delivery.ended()
+        self._peer._delivery.ended()
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        """Block until the channel is closed (by either port) and this port's listener thread, if
+        it has one, has delivered everything and ended. Returns False if ``timeout`` expired."""
+        _check_timeout(timeout, "MessagePort.wait_closed")
+        return self._delivery.join(timeout)
+
+    def _after_drain(self, hook: Callable[[], None]) -> None:
+        self._delivery.after_drain(hook)
+
+    def _listener_thread(self) -> threading.Thread | None:
+        return self._delivery.thread
+
+    def _select_channel(self) -> Channel[Any]:
+        return self._in
+
+    def __repr__(self) -> str:
+        state = " closed" if self._link.closed else ""
+        return f"<MessagePort {self._name}{state}>"
+
+
+class MessageChannel:
+    """Two connected :class:`MessagePort` s (Node's ``MessageChannel``).
+
+    ``ch.port1`` and ``ch.port2``; it unpacks: ``a, b = MessageChannel()``. What one port posts the
+    other receives, in order, in both directions. Hand a port to another thread through
+    ``Worker(data=...)`` or inside a message.
+    """
+
+    __slots__ = ("port1", "port2")
+
+    def __init__(self, name: str | None = None) -> None:
+        base = name or f"MessageChannel-{next(_port_ids)}"
+        self.port1, self.port2 = _port_pair(f"{base}.port1", f"{base}.port2")
+
+    def __iter__(self) -> Iterator[MessagePort]:
+        return iter((self.port1, self.port2))
+
+    def __repr__(self) -> str:
+        return f"<MessageChannel {self.port1!r} {self.port2!r}>"
+
+
+def _port_pair(name1: str, name2: str) -> tuple[MessagePort, MessagePort]:
+    """Two connected ports with these names (their listener threads are "<name> listener")."""
+    one_to_two: Channel[Any] = Channel()
+    two_to_one: Channel[Any] = Channel()
+    link = _Link()
+    port1 = MessagePort(_CREATE, two_to_one, one_to_two, link, name1)
+    port2 = MessagePort(_CREATE, one_to_two, two_to_one, link, name2)
+    port1._peer = port2
+    port2._peer = port1
+    return port1, port2
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message taken by :func:`receive_message_on_port` (Node: ``{ message }``)."""
+
+    message: Any
+
+
+def receive_message_on_port(port: Any) -> Message | None:
+    """Node's ``receiveMessageOnPort``: a queued message wrapped in :class:`Message`, or None.
+
+    Never blocks. Returns None when nothing is queued, and also when the channel is closed and
+    drained (as Node does; use ``port.receive_nowait()`` to tell the two apart). Accepts a
+    :class:`MessagePort` or a :class:`BroadcastChannel`; anything else raises ``TypeError``.
+    Raises :class:`Terminated` inside a terminated Worker.
+    """
+    if not isinstance(port, MessagePort | BroadcastChannel):
+        raise TypeError(
+            f"receive_message_on_port() takes a MessagePort or BroadcastChannel, "
+            f"got {type(port).__name__}"
+        )
+    try:
+        return Message(port.receive_nowait())
+    except (WouldBlock, EndOfChannel):
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# BroadcastChannel
+# --------------------------------------------------------------------------------------------
+
+_groups: dict[str, tuple[BroadcastChannel, ...]] = {}
+_groups_lock = threading.Lock()  # guards _groups; its tuples are replaced, never changed
+
+
+class BroadcastChannel:
+    """One-to-many messaging by name (Node's ``BroadcastChannel``).
+
+    ``BroadcastChannel(name)``: every *other* open instance with the same name receives each
+    message posted on this one (not the poster itself). ``post_message`` never blocks and raises
+    :class:`ClosedError` after :meth:`close`. ``receive``, ``receive_nowait``, ``for msg in bc`` and
+    ``on("message"/"close", cb)`` behave as on a :class:`MessagePort`. ``close()`` leaves the group:
+    messages already delivered to this instance can still be received, then
+    :class:`EndOfChannel`. ``with BroadcastChannel(name) as bc:`` closes it on exit.
+    """
+
+    __slots__ = ("__weakref__", "_closed", "_delivery", "_inbox", "_name")
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str):
+            raise TypeError(
+                f"BroadcastChannel(name): name must be a str, got {type(name).__name__}"
+            )
+        self._name = name
+        self._closed = False
+        self._inbox: Channel[Any] = Channel()
+        self._delivery = _Delivery(
+            "BroadcastChannel", f"BroadcastChannel {name!r} listener", self._inbox
+        )
+        with _groups_lock:
+            _groups[name] = (*_groups.get(name, ()), self)
+
+    @property
+    def name(self) -> str:
+        """The channel name given at creation."""
+        return self._name
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._closed
+
+    def post_message(self, message: Any) -> None:
+        """Deliver ``message`` to every other open instance with this name. Never blocks.
+
+        Raises :class:`ClosedError` after :meth:`close`, :class:`Terminated` in a terminated Worker.
+        """
+        if _channel._stopping:
+            _check_stop()
+        if self._closed:
+            raise ClosedError(
+                f"post_message() on closed BroadcastChannel {self._name!r}; create a new one"
+            )
+        for other in _groups.get(self._name, ()):
+            if other is not self:
+                with contextlib.suppress(ClosedError):  # it is closing: it left the group
+                    other._inbox.send(message)
+
+    def receive(self, timeout: float | None = None) -> Any:
+        """Block until a message arrives; see :meth:`MessagePort.receive`."""
+        try:
+            return self._inbox.receive(timeout)
+        except EndOfChannel:
+            raise EndOfChannel(
+                f"BroadcastChannel {self._name!r} is closed and every message was received"
+            ) from None
+
+    def receive_nowait(self) -> Any:
+        """A queued message, or :class:`WouldBlock`; :class:`EndOfChannel` once closed and
+        drained."""
+        try:
+            return self._inbox.receive_nowait()
+        except EndOfChannel:
+            raise EndOfChannel(
+                f"BroadcastChannel {self._name!r} is closed and every message was received"
+            ) from None
+
+    def __iter__(self) -> Iterator[Any]:
+        """Yield messages until this instance is closed and drained."""
+        return iter(self._inbox)
+
+    def on(self, event: str, callback: Callable[..., object]) -> None:
+        """Add a ``"message"`` or ``"close"`` listener; see :meth:`MessagePort.on`."""
+        self._delivery.on(event, callback)
+
+    def off(self, event: str, callback: Callable[..., object]) -> bool:
+        """Remove a listener; returns False if it was not registered."""
+        return self._delivery.off(event, callback)
+
+    def close(self) -> None:
+        """Leave the group and stop receiving new messages. Idempotent; never blocks."""
+        with _groups_lock:
+            if self._closed:
+                return
+            self._closed = True
+            rest = tuple(other for other in _groups.get(self._name, ()) if other is not self)
+            if rest:
+                _groups[self._name] = rest
+            else:
+                _groups.pop(self._name, None)
+        self._inbox.close()
+        self._delivery.ended()
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        """Block until this instance is closed and its listener thread (if any) has delivered
+        everything and ended. Returns False if ``timeout`` expired."""
+        _check_timeout(timeout, "BroadcastChannel.wait_closed")
+        return self._delivery.join(timeout)
+
+    def _select_channel(self) -> Channel[Any]:
+        return self._inbox
+
+    def __enter__(self) -> BroadcastChannel:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = " closed" if self._closed else ""
+        return f"<BroadcastChannel {self._name!r}{state}>"
