@@ -9,6 +9,15 @@ from __future__ import annotations
 DEMOS: dict[str, tuple[str, str]] = {
     # name: (module under ftpool.demos, what it shows)
     # messaging (issue 3)
+    "basic": ("basic", "a Worker counts while the main thread stays free (Basic Usage)"),
+    "producer-consumer": (
+        "producer_consumer",
+        "producer and consumer Workers, the main thread relays the items",
+    ),
+    "message-channel": (
+        "message_channel",
+        "producer and consumer Workers talk directly through a MessageChannel",
+    ),
     # shared memory (issue 4)
     # pool (issue 5)
 }
