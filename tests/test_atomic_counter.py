@@ -1,0 +1,218 @@
+"""AtomicCounter: its operations, wrap-around, bad input, and exact totals under contention."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from ftpool import AtomicCounter, Atomics
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _run_threads(count: int, target: Callable[[int], None]) -> None:
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def body(i: int) -> None:
+        try:
+            barrier.wait()
+            target(i)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=body, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
+def test_operations_and_their_results() -> None:
+    counter = AtomicCounter()
+    assert counter.load() == 0
+    assert counter.add() == 1
+    assert counter.add(5) == 6
+    assert counter.sub() == 5
+    assert counter.sub(10) == -5
+    assert counter.add(-5) == -10
+    assert counter.store(7) is None
+    assert counter.load() == 7
+    assert counter.exchange(8) == 7
+    assert counter.compare_exchange(8, 9) == 8  # equal: exchanged
+    assert counter.compare_exchange(8, 10) == 9  # not equal: unchanged
+    assert counter.load() == 9
+    assert int(counter) == 9
+    assert repr(counter) == "AtomicCounter(9)"
+
+
+def test_initial_value_and_its_shared_array() -> None:
+    counter = AtomicCounter(-42)
+    assert counter.load() == -42
+    assert counter.array.typecode == "q"
+    assert len(counter.array) == 1
+    assert Atomics.add(counter.array, 0, 2) == -42
+    assert counter.load() == -40
+
+
+def test_add_and_sub_wrap_around_at_the_int64_limits() -> None:
+    counter = AtomicCounter(INT64_MAX)
+    assert counter.add() == INT64_MIN
+    assert counter.sub() == INT64_MAX
+    assert counter.add(2) == INT64_MIN + 1
+    assert counter.sub(3) == INT64_MAX - 1
+    counter.store(INT64_MIN)
+    assert counter.sub(INT64_MAX) == 1
+    assert counter.add(INT64_MAX) == INT64_MIN
+    assert counter.load() == INT64_MIN
+
+
+@pytest.mark.parametrize("bad", [INT64_MAX + 1, INT64_MIN - 1, 2**100])
+def test_out_of_range_raises_overflow_error_and_writes_nothing(bad: int) -> None:
+    counter = AtomicCounter(3)
+    calls: list[Callable[[], object]] = [
+        lambda: counter.add(bad), lambda: counter.sub(bad), lambda: counter.store(bad),
+        lambda: counter.exchange(bad), lambda: counter.compare_exchange(3, bad),
+        lambda: counter.compare_exchange(bad, 4), lambda: counter.wait(bad, 0),
+    ]
+    for call in calls:
+        with pytest.raises(OverflowError, match="int64"):
+            call()
+    assert counter.load() == 3
+    with pytest.raises(OverflowError):
+        AtomicCounter(bad)
+
+
+@pytest.mark.parametrize("bad", [1.0, "1", None, [1]])
+def test_non_int_raises_type_error_and_writes_nothing(bad: object) -> None:
+    counter = AtomicCounter(3)
+    calls: list[Callable[[], object]] = [
+        lambda: counter.add(bad),  # type: ignore[arg-type]
+        lambda: counter.sub(bad),  # type: ignore[arg-type]
+        lambda: counter.store(bad),  # type: ignore[arg-type]
+        lambda: counter.exchange(bad),  # type: ignore[arg-type]
+        lambda: counter.compare_exchange(3, bad),  # type: ignore[arg-type]
+        lambda: counter.compare_exchange(bad, 4),  # type: ignore[arg-type]
+    ]
+    for call in calls:
+        with pytest.raises(TypeError, match="must be an int"):
+            call()
+    assert counter.load() == 3
+    with pytest.raises(TypeError):
+        AtomicCounter(bad)  # type: ignore[arg-type]
+
+
+def test_bool_counts_as_an_int() -> None:
+    counter = AtomicCounter(True)
+    assert counter.add(True) == 2
+    assert counter.sub(False) == 2
+
+
+def test_wait_and_notify_on_the_counter() -> None:
+    counter = AtomicCounter(1)
+    assert counter.wait(0) == "not-equal"
+    assert counter.wait(1, timeout=0.01) == "timed-out"
+    assert counter.notify() == 0
+    results: list[str] = []
+    waiting = threading.Event()
+
+    def waiter() -> None:
+        waiting.set()
+        results.append(counter.wait(1, timeout=10))
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    waiting.wait()
+    # The waiter may not be asleep yet: store first; then it either sees 2 or gets the notify.
+    counter.store(2)
+    woken = counter.notify()
+    thread.join()
+    assert results in (["ok"], ["not-equal"])
+    assert woken == (1 if results == ["ok"] else 0)
+
+
+# --- contention: N threads x M operations give exactly N x M -------------------------------------
+
+THREADS, OPS, ROUNDS = 4, 2000, 10
+
+
+def test_concurrent_add_is_exact() -> None:
+    for _ in range(ROUNDS):
+        counter = AtomicCounter()
+
+        def work(_: int, counter: AtomicCounter = counter) -> None:
+            add = counter.add
+            for _ in range(OPS):
+                add()
+
+        _run_threads(THREADS, work)
+        assert counter.load() == THREADS * OPS
+
+
+def test_concurrent_add_and_sub_of_other_amounts_are_exact() -> None:
+    for _ in range(ROUNDS // 2):
+        counter = AtomicCounter(0)
+
+        def work(i: int, counter: AtomicCounter = counter) -> None:
+            for _ in range(OPS):
+                counter.add(3)
+                counter.sub(1 + i % 2)  # threads 0, 2 subtract 1; threads 1, 3 subtract 2
+
+        _run_threads(THREADS, work)
+        assert counter.load() == THREADS * OPS * 3 - OPS * (1 + 2 + 1 + 2)
+
+
+def test_concurrent_sub_is_exact() -> None:
+    for _ in range(ROUNDS):
+        counter = AtomicCounter(THREADS * OPS)
+
+        def work(_: int, counter: AtomicCounter = counter) -> None:
+            sub = counter.sub
+            for _ in range(OPS):
+                sub()
+
+        _run_threads(THREADS, work)
+        assert counter.load() == 0
+
+
+def test_add_results_are_unique_and_contiguous() -> None:
+    counter = AtomicCounter()
+    results: list[list[int]] = [[] for _ in range(THREADS)]
+
+    def work(i: int) -> None:
+        mine = results[i]
+        for _ in range(OPS):
+            mine.append(counter.add())
+
+    _run_threads(THREADS, work)
+    assert sorted(v for values in results for v in values) == list(range(1, THREADS * OPS + 1))
+
+
+def test_concurrent_compare_exchange_loops_are_exact() -> None:
+    for _ in range(ROUNDS):
+        counter = AtomicCounter()
+
+        def work(_: int, counter: AtomicCounter = counter) -> None:
+            for _ in range(OPS // 2):
+                old = counter.load()
+                while (seen := counter.compare_exchange(old, old + 1)) != old:
+                    old = seen
+
+        _run_threads(THREADS, work)
+        assert counter.load() == THREADS * (OPS // 2)
+
+
+def test_counters_are_independent() -> None:
+    counters = [AtomicCounter() for _ in range(THREADS)]
+
+    def work(i: int) -> None:
+        for _ in range(OPS):
+            counters[i].add()
+            counters[(i + 1) % THREADS].add(2)
+
+    _run_threads(THREADS, work)
+    assert [c.load() for c in counters] == [3 * OPS] * THREADS
