@@ -1,0 +1,450 @@
+"""``ftpool.Pool``: the seed article's worker pool with Piscina's features, and a drop-in
+``concurrent.futures.Executor`` (code written for ``ThreadPoolExecutor`` works unchanged).
+
+This module is the public face only: argument checks, the documented methods, and the handler
+registry. The machinery is private: ``_pool_core.py`` (workers, shutdown, stats), ``_balancer.py``
+(dispatch, sleeping and waking), ``_taskqueue.py`` (the FIFO), ``_pool_worker.py`` (a worker's
+loop), ``_pool_task.py`` (tasks and their futures), ``_pool_timer.py`` (timeouts),
+``_pool_map.py`` (chunked ``map``), ``_poolstats.py`` (counters and ``PoolStats``).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, Literal, ParamSpec, TypeVar, overload
+
+from ._context import CancelToken
+from ._events import Listeners
+from ._pool_core import PoolCore, interpreter_exiting
+from ._pool_map import imap_unordered, map_ordered
+from ._pool_task import PoolFuture, Task
+from ._poolstats import PoolStats
+from ._runtime import usable_cores
+
+__all__ = ["Pool", "UnknownHandlerError"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+EVENTS = ("drain", "worker_create", "worker_exit", "error")
+
+_pool_numbers = itertools.count()
+
+
+class UnknownHandlerError(KeyError):
+    """``Pool.run(name=...)`` named no registered handler (or the pool has no default ``task``).
+
+    A ``KeyError`` (the name is the missing key), raised by ``run`` itself, never later in a
+    worker. The message names the known handlers.
+    """
+
+    def __str__(self) -> str:  # KeyError would show the message quoted, as a repr
+        return str(self.args[0]) if self.args else ""
+
+
+def _check_timeout(timeout: object, what: str) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"{what} must be a number of seconds or None, got {timeout!r}")
+    if math.isnan(timeout) or timeout < 0:
+        raise ValueError(f"{what} must be >= 0 seconds (or None for no limit), got {timeout!r}")
+    return float(timeout)
+
+
+def _check_count(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, got {value!r}")
+    return value
+
+
+class Pool(concurrent.futures.Executor):
+    """A pool of worker threads (Node's worker pool; Piscina's API; a ``concurrent.futures``
+    executor). On 3.13t with the GIL off, its workers run Python code in parallel.
+
+    ``Pool(task=None, *, handlers=None, max_workers=None, min_workers=None, idle_timeout=None,
+    max_queue=None, balancer="least-busy", initializer=None, initargs=(),
+    thread_name_prefix="ftpool")``
+
+    * ``max_workers``: at most this many threads (default: the usable cores). 0 or less raises
+      ``ValueError("max_workers must be greater than 0")``, as ``ThreadPoolExecutor``.
+    * ``min_workers`` (default 0): started at once and never retired. Workers beyond it start on
+      demand (a task finds no idle worker) and, with ``idle_timeout`` seconds (default None:
+      never), retire after that long idle. ``min_workers > max_workers`` or negative values raise
+      ``ValueError``.
+    * ``task``: what :meth:`run` calls by default; ``handlers``: ``{name: callable}`` for
+      ``run(name=...)`` (more with the :meth:`handler` decorator).
+    * ``max_queue``: at most this many tasks wait; ``submit``/``run`` then raise
+      :class:`~ftpool.QueueFull`, and ``map``/``imap_unordered`` keep at most this many chunks in
+      flight instead. ``"auto"`` means ``max_workers ** 2`` (Piscina's). None: unbounded.
+    * ``balancer``: ``"least-busy"`` (the first idle worker takes the next task; Piscina) or
+      ``"round-robin"`` (tasks are dealt to the workers in turn, each with its own queue; the
+      seed article's pool). Either way tasks start in the order they were queued (per queue).
+    * ``initializer(*initargs)`` runs in each worker before its first task. If it raises, the
+      pool is broken: queued futures fail with :class:`~ftpool.BrokenPool` (also a
+      ``concurrent.futures.BrokenExecutor``; ``__cause__`` is the exception), later submits raise
+      it.
+    * ``thread_name_prefix``: threads are named ``<prefix>_<n>``.
+
+    Closing: :meth:`shutdown`, :meth:`close` and ``with Pool(...) as pool:`` let queued and
+    running tasks finish; :meth:`terminate` cancels them. Every submitted task ends exactly once
+    (a result, an exception, or cancelled), also when the pool is dropped without shutdown (its
+    threads finish the queue and exit) and at interpreter exit (queued work completes first).
+    Submitting after any of these raises ``RuntimeError('cannot schedule new futures after
+    shutdown')`` (also a :class:`~ftpool.ClosedError`).
+
+    Inside a task: ``ftpool.is_main_thread()`` is False, ``ftpool.thread_id()`` is the worker's
+    unique id, and ``ftpool.check_cancelled()`` raises :class:`~ftpool.Cancelled` once the task is
+    cancelled (``Future.cancel()``, ``run(cancel=token)``, ``timeout=``, ``terminate()``). A
+    task's exception goes into its future and never ends its worker.
+    """
+
+    def __init__(
+        self,
+        task: Callable[[Any], Any] | None = None,
+        *,
+        handlers: Mapping[str, Callable[[Any], Any]] | None = None,
+        max_workers: int | None = None,
+        min_workers: int | None = None,
+        idle_timeout: float | None = None,
+        max_queue: int | Literal["auto"] | None = None,
+        balancer: str = "least-busy",
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+        thread_name_prefix: str = "ftpool",
+    ) -> None:
+        if max_workers is None:
+            max_workers = usable_cores()
+        max_workers = _check_count(max_workers, "max_workers")
+        if max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0")
+        min_workers = 0 if min_workers is None else _check_count(min_workers, "min_workers")
+        if min_workers < 0:
+            raise ValueError(f"min_workers must be >= 0, got {min_workers}")
+        if min_workers > max_workers:
+            raise ValueError(
+                f"min_workers ({min_workers}) must not exceed max_workers ({max_workers}); "
+                "lower min_workers or raise max_workers"
+            )
+        idle_timeout = _check_timeout(idle_timeout, "idle_timeout")
+        if max_queue == "auto":
+            max_queue = max_workers * max_workers
+        elif max_queue is not None:
+            max_queue = _check_count(max_queue, "max_queue")
+            if max_queue < 1:
+                raise ValueError(
+                    f"max_queue must be >= 1 (or None for no limit, or 'auto'), got {max_queue}"
+                )
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        if not isinstance(initargs, tuple):
+            raise TypeError(f"initargs must be a tuple, got {type(initargs).__name__}")
+        if task is not None and not callable(task):
+            raise TypeError(f"task must be a callable or None, got {type(task).__name__}")
+        if not isinstance(thread_name_prefix, str):
+            raise TypeError("thread_name_prefix must be a str")
+        self._handlers: dict[str, Callable[[Any], Any]] = {}
+        for name, fn in (handlers or {}).items():
+            self._check_handler(name, fn)
+            self._handlers[name] = fn
+        self._task = task
+        self._listeners = Listeners("Pool", EVENTS)
+        self._core = PoolCore(
+            max_workers=max_workers,
+            min_workers=min_workers,
+            idle_timeout=idle_timeout,
+            max_queue=max_queue,
+            balancer=balancer,
+            initializer=initializer,
+            initargs=initargs,
+            name_prefix=thread_name_prefix or f"ftpool-{next(_pool_numbers)}",
+            listeners=self._listeners,
+        )
+        self._core.watch(self)
+        self._core.start_workers(min_workers)
+
+    # --- the Executor interface ------------------------------------------------------------------
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> PoolFuture[T]:
+        """Schedule ``fn(*args, **kwargs)``; return its future at once (never blocks).
+
+        Raises ``TypeError`` for a non-callable ``fn``, :class:`~ftpool.QueueFull` when
+        ``max_queue`` tasks wait, ``RuntimeError`` after shutdown, and
+        :class:`~ftpool.BrokenPool` once an initializer failed. The future's ``cancel()`` also
+        stops a running task at its next ``check_cancelled()`` (see :class:`PoolFuture`).
+        """
+        if not callable(fn):
+            raise TypeError(
+                f"submit() needs a callable as first argument, got {type(fn).__name__}: "
+                "pass the function and its arguments, e.g. pool.submit(fn, x)"
+            )
+        core = self._core
+        if core.shutdown_started:
+            core.raise_closed()
+        task = Task(fn, args, kwargs)
+        if core.max_queue is None:
+            core.push(task)
+        else:
+            core.admit(task)
+        return task.future
+
+    def map(
+        self,
+        fn: Callable[..., T],
+        *iterables: Iterable[Any],
+        timeout: float | None = None,
+        chunksize: int | None = None,
+    ) -> Iterator[T]:
+        """``fn`` applied to every item (several iterables: to their items zipped), results in
+        input order, as ``Executor.map``.
+
+        The work goes out in chunks (``chunksize=None`` picks the size, see ``_pool_map``), so
+        tiny calls are cheap. The input is read and submitted at the call; with ``max_queue=N``
+        it is read lazily with at most N chunks in flight (backpressure, no ``QueueFull``).
+        ``timeout`` (seconds from this call) makes the iterator raise ``TimeoutError`` when a
+        result is not ready in time. An item's exception is raised when its result is reached;
+        the items after it in its chunk do not run. Closing the iterator early cancels the rest.
+        ``TypeError`` for a non-callable, ``ValueError`` for a negative timeout or a chunksize
+        below 1, ``RuntimeError`` after shutdown.
+        """
+        self._check_map(fn, timeout, chunksize)
+        return map_ordered(self._core, fn, iterables, timeout, chunksize)
+
+    def imap_unordered(
+        self,
+        fn: Callable[[Any], T],
+        iterable: Iterable[Any],
+        chunksize: int | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Iterator[T]:
+        """``fn(item)`` for every item, yielded as each chunk finishes (chunks in completion
+        order, items of one chunk in input order). Chunking, backpressure, ``timeout``, errors
+        and early close as :meth:`map`."""
+        self._check_map(fn, timeout, chunksize)
+        return imap_unordered(self._core, fn, iterable, chunksize, timeout)
+
+    def _check_map(self, fn: object, timeout: object, chunksize: object) -> None:
+        if not callable(fn):
+            raise TypeError(f"map() needs a callable, got {type(fn).__name__}")
+        _check_timeout(timeout, "timeout")
+        if chunksize is not None and _check_count(chunksize, "chunksize") < 1:
+            raise ValueError(f"chunksize must be >= 1 (or None: automatic), got {chunksize}")
+        self._core.check_open()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """As ``Executor.shutdown``: take no more work; with ``cancel_futures`` cancel the
+        tasks that wait; running (and, without ``cancel_futures``, queued) tasks finish. With
+        ``wait``, block until every worker has ended. Idempotent; never raises."""
+        self._core.shutdown(wait, cancel_futures=cancel_futures)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Take no more work, let everything queued and running finish, and wait for the workers
+        to end: up to ``timeout`` seconds (None: as long as it takes), then ``TimeoutError``
+        (the pool still finishes in the background). Idempotent."""
+        timeout = _check_timeout(timeout, "timeout")
+        self._core.shutdown(wait=False)
+        if not self._core.join(timeout):
+            raise TimeoutError(
+                f"the pool's tasks did not finish within {timeout} s; they go on in the "
+                "background (call terminate() to cancel them)"
+            )
+
+    def terminate(self, timeout: float | None = None) -> None:
+        """Cancel every queued task, ask running tasks to stop through their cancel token (they
+        end cancelled at their next ``check_cancelled()``; a task that never checks runs to its
+        end), then wait for the workers, up to ``timeout`` seconds (``TimeoutError`` after it).
+        Threads are never killed. Idempotent."""
+        timeout = _check_timeout(timeout, "timeout")
+        self._core.shutdown(wait=False, terminate=True)
+        if not self._core.join(timeout):
+            raise TimeoutError(
+                f"running tasks did not stop within {timeout} s; they have been asked to "
+                "(they stop at their next check_cancelled())"
+            )
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> Literal[False]:
+        """Close the pool (:meth:`close`): wait for every task to finish."""
+        self.close()
+        return False
+
+    # --- Piscina's interface ---------------------------------------------------------------------
+
+    def run(
+        self,
+        arg: Any = None,
+        *,
+        name: str | None = None,
+        cancel: CancelToken | None = None,
+        timeout: float | None = None,
+    ) -> PoolFuture[Any]:
+        """Piscina's ``run``: schedule ``handler(arg)`` and return its future at once.
+
+        The handler is the pool's ``task``, or the one registered under ``name``; an unknown
+        ``name`` (or no default ``task``) raises :class:`UnknownHandlerError` (a ``KeyError``)
+        here. ``cancel=token``: cancelling the token cancels the task (removed if it waits,
+        stopped at its next check if it runs; an already cancelled token gives an already
+        cancelled future). ``timeout``: seconds counted from the moment the task *starts*; when
+        they pass, the future fails with ``TimeoutError`` at once and the task is cancelled
+        cooperatively. Negative ``timeout`` raises ``ValueError``; other errors as
+        :meth:`submit`.
+        """
+        fn = self._handler_for(name)
+        seconds = _check_timeout(timeout, "timeout")
+        if cancel is not None and not isinstance(cancel, CancelToken):
+            raise TypeError(f"cancel must be an ftpool.CancelToken or None, got {cancel!r}")
+        core = self._core
+        if core.shutdown_started or interpreter_exiting():
+            core.raise_closed()
+        task = Task(fn, (arg,), {})
+        if seconds is not None:
+            task.timeout = seconds
+        if cancel is not None:
+            if not cancel.add_callback(task.cancel_from_link):  # already cancelled: it never runs
+                task.future._cancel_once(cancel.reason)
+                core.count_removed(task)
+                return task.future
+            task.linked = cancel
+        try:
+            core.admit(task)
+        except BaseException:
+            task.release()
+            raise
+        return task.future
+
+    @overload
+    def handler(self, name_or_fn: str) -> Callable[[F], F]: ...
+    @overload
+    def handler(self, name_or_fn: F) -> F: ...
+    def handler(self, name_or_fn: str | F) -> Any:
+        """Register a handler for ``run(name=...)``: ``@pool.handler`` (under the function's
+        ``__name__``) or ``@pool.handler("name")``. Returns the function unchanged. Registering a
+        name again replaces the handler for later ``run`` calls."""
+        if isinstance(name_or_fn, str):
+            name = name_or_fn
+
+            def register(fn: F) -> F:
+                self._add_handler(name, fn)
+                return fn
+
+            return register
+        fn = name_or_fn
+        self._add_handler(getattr(fn, "__name__", None), fn)
+        return fn
+
+    def _add_handler(self, name: object, fn: object) -> None:
+        self._check_handler(name, fn)
+        assert isinstance(name, str)
+        assert callable(fn)
+        handlers = dict(self._handlers)  # copy-on-write: run() reads it without a lock
+        handlers[name] = fn
+        self._handlers = handlers
+
+    @staticmethod
+    def _check_handler(name: object, fn: object) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"a handler name must be a non-empty str, got {name!r}")
+        if not callable(fn):
+            raise TypeError(f"handler {name!r} must be callable, got {type(fn).__name__}")
+
+    def _handler_for(self, name: str | None) -> Callable[[Any], Any]:
+        if name is None:
+            if self._task is None:
+                raise UnknownHandlerError(
+                    "this pool has no default task: create it with Pool(task=fn), or call "
+                    f"run(arg, name=...) with one of: {self._known()}"
+                )
+            return self._task
+        fn = self._handlers.get(name)
+        if fn is None:
+            raise UnknownHandlerError(f"no handler named {name!r}; known: {self._known()}")
+        return fn
+
+    def _known(self) -> str:
+        return ", ".join(map(repr, self._handlers)) or "(none registered)"
+
+    @property
+    def handlers(self) -> dict[str, Callable[[Any], Any]]:
+        """A copy of the registered handlers, by name."""
+        return dict(self._handlers)
+
+    def broadcast(self, fn: Callable[..., Any], *args: Any) -> list[PoolFuture[Any]]:
+        """Run ``fn(*args)`` once on every worker alive now (the seed's broadcast, e.g. of "end")
+        and return their futures, one per worker, at once.
+
+        A pool without any worker yet starts one first, so the call is never a silent no-op
+        (use ``min_workers`` to have them all). Each call waits in its worker's own queue: it
+        starts after the tasks queued before it. Not limited by ``max_queue``. Errors as
+        :meth:`submit`.
+        """
+        if not callable(fn):
+            raise TypeError(f"broadcast() needs a callable, got {type(fn).__name__}")
+        core = self._core
+        core.check_open()
+        core.start_workers(1)
+        futures: list[PoolFuture[Any]] = []
+        for worker in core.balancer.workers:
+            task = Task(fn, args, {})
+            if core.balancer.push_to(worker, task):
+                futures.append(task.future)
+        if not futures:
+            core.raise_closed()
+        return futures
+
+    # --- events, stats, introspection ------------------------------------------------------------
+
+    def on(self, event: str, callback: Callable[..., object]) -> None:
+        """Call ``callback`` on ``event``: ``"drain"`` (no argument; the queue became empty: a
+        worker took the last waiting task), ``"worker_create"`` / ``"worker_exit"`` (the worker's
+        ``thread_id``), ``"error"`` (an exception raised outside any task, e.g. by the
+        initializer). Callbacks run on the worker thread concerned; a raising callback is
+        reported and does not disturb the pool. ``ValueError`` for an unknown event."""
+        self._listeners.add(event, callback)
+        self._core.drain_listened = self._listeners.has("drain")
+
+    def off(self, event: str, callback: Callable[..., object]) -> bool:
+        """Remove a callback added with :meth:`on`; False when it was not registered."""
+        removed = self._listeners.remove(event, callback)
+        self._core.drain_listened = self._listeners.has("drain")
+        return removed
+
+    def stats(self) -> PoolStats:
+        """A frozen :class:`~ftpool.PoolStats` snapshot. Never blocks on the workers."""
+        return self._core.stats()
+
+    @property
+    def max_workers(self) -> int:
+        """The most worker threads this pool runs at once."""
+        return self._core.max_workers
+
+    @property
+    def min_workers(self) -> int:
+        """Workers that stay alive even when idle."""
+        return self._core.min_workers
+
+    @property
+    def balancer(self) -> str:
+        """The dispatch policy's name: ``"least-busy"`` or ``"round-robin"``."""
+        return self._core.balancer.name
+
+    def __repr__(self) -> str:
+        core = self._core
+        state = "broken" if core.broken else "shut down" if core.shutdown_started else "open"
+        return (
+            f"<ftpool.Pool {state} workers={core.worker_count}/{core.max_workers} "
+            f"balancer={core.balancer.name!r}>"
+        )
+

@@ -1,0 +1,183 @@
+"""One pool worker: its per-thread record (:class:`PoolWorker`) and its loop (:func:`worker_main`).
+
+A worker takes tasks from its balancer, runs each with its :class:`~ftpool._context.ThreadState`
+pointing at the task's token (so ``check_cancelled()`` works inside), ends the task's future exactly
+once, and counts what happened in its own :class:`~ftpool._poolstats.WorkerCounters` (it is their
+only writer, so no lock and no atomic is needed). A task's exception goes into its future; it
+never ends the worker. When there is nothing to do the worker parks (see ``_balancer.py``); it
+leaves when the pool shuts down and its queues are empty, or after ``idle_timeout`` idle seconds
+when the pool has more than ``min_workers``.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from concurrent.futures import CancelledError
+from typing import TYPE_CHECKING, Any
+
+from ._context import ThreadState, set_state
+from ._pool_task import PoolFuture, Task
+from ._poolstats import SAMPLES_PER_WORKER, WorkerCounters
+from ._taskqueue import TaskQueue
+
+if TYPE_CHECKING:
+    from ._pool_core import PoolCore
+
+__all__ = ["TERMINATE_REASON", "PoolWorker", "worker_main"]
+
+TERMINATE_REASON = "the pool was terminated"
+
+_perf_counter = time.perf_counter
+_monotonic = time.monotonic
+_Task = Task
+
+
+class PoolWorker:
+    """What the pool knows about one worker thread.
+
+    ``lock`` guards ``private`` appends, ``parked`` and ``exited`` (the worker's own lock: pushes
+    to this worker and its parking/exit take it, nothing pool-wide). ``inbox`` receives wake
+    tokens. ``state.task_token`` is the task running now (read by ``terminate()``);
+    ``deadline`` the ``(monotonic deadline, task)`` of a running task with a timeout (read by the
+    timer thread).
+    """
+
+    __slots__ = ("__weakref__", "counters", "deadline", "exited", "inbox", "lock", "name",
+                 "parked", "private", "state", "thread", "thread_id")
+
+    def __init__(self, thread_id: int, name: str, owner: Any) -> None:
+        self.thread_id = thread_id
+        self.name = name
+        self.state = ThreadState(thread_id=thread_id)
+        self.lock = threading.Lock()  # guards: private appends, parked, exited
+        self.private: TaskQueue[Task] = TaskQueue(owner)
+        self.inbox: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self.parked = False
+        self.exited = False
+        self.counters = WorkerCounters()
+        self.deadline: tuple[float, Task] | None = None
+        self.thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        return f"<PoolWorker {self.name} thread_id={self.thread_id}>"
+
+
+def worker_main(core: PoolCore, worker: PoolWorker) -> None:
+    """The body of a worker thread."""
+    set_state(worker.state)
+    try:
+        if core.worker_started(worker):
+            _loop(core, worker)
+    except BaseException as exc:  # a bug in the pool, never a task's exception (those are caught)
+        core.internal_error(exc, f"pool worker {worker.name}")
+    finally:
+        worker.exited = True
+        core.worker_exited(worker)
+        set_state(None)
+
+
+def _loop(core: PoolCore, worker: PoolWorker) -> None:
+    """Take tasks and run them until the pool shuts down or this worker retires.
+
+    One function with the hot names in locals: on 3.13t the interpreter does not specialize, so
+    every attribute lookup and call saved here is saved per task.
+    """
+    balancer = core.balancer
+    next_task = balancer.next_task
+    park = balancer.park
+    state = worker.state
+    counters = worker.counters
+    run_ring = counters.run_ring
+    wait_ring = counters.wait_ring
+    perf_counter = _perf_counter
+    plain_task = _Task
+    future: PoolFuture[Any] | None = None
+    result: Any = None
+    while True:
+        task = next_task(worker)
+        if task is None:
+            future = result = None  # hold nothing while idle
+            if core.shutdown_started:
+                # Look again after seeing the flag: a submit that did not see it yet has queued
+                # its task before (see PoolCore.push), so this second look finds it.
+                task = next_task(worker)
+                if task is None:
+                    if core.try_exit(worker):
+                        return
+                    continue
+            elif not park(worker, core.idle_timeout_for()):
+                if core.try_retire(worker):
+                    return
+                continue
+            else:
+                continue
+        if core.drain_listened and not balancer.queued():
+            core.listeners.emit("drain")
+        future = task.future
+        size = task.size
+        # Stored before _start()'s lock (a full barrier), then `terminating` is read: pairs with
+        # PoolCore.shutdown(terminate=True), which stores `terminating` and then reads this.
+        state.task_token = task
+        if not future._start():  # cancelled while it waited; we took it, so we count it
+            state.task_token = None
+            counters.cancelled += size
+            task.release()
+            continue
+        if core.terminating:
+            state.task_token = None
+            if future._cancel_once(TERMINATE_REASON, running=True):
+                counters.cancelled += size
+            task.release()
+            continue
+        start = perf_counter()
+        counters.running_since = start
+        timeout = task.timeout
+        if timeout is not None:
+            core.timer.arm(worker, _monotonic() + timeout, task)
+        try:
+            result = task.execute()
+        except BaseException as exc:
+            if task._cancelled and isinstance(exc, CancelledError):
+                # it stopped at a check of its own token: the future ends cancelled
+                if future._cancel_once(task._reason, running=True):
+                    counters.cancelled += size
+                else:  # the timer had failed it with TimeoutError first
+                    counters.failed += size
+                    counters.timed_out += size
+            elif future._set_exception_once(exc):
+                counters.failed += size
+            else:  # the timer had failed it first
+                counters.failed += size
+                counters.timed_out += size
+        else:
+            if future._set_result_once(result):
+                if task.__class__ is plain_task:
+                    counters.completed += 1
+                else:
+                    task.tally(counters, result)
+            else:  # the timer had failed it first
+                counters.failed += size
+                counters.timed_out += size
+            result = None
+        end = perf_counter()
+        state.task_token = None
+        if timeout is not None:
+            worker.deadline = None
+        elapsed = end - start
+        counters.busy += elapsed
+        counters.running_since = 0.0
+        samples = counters.samples
+        index = samples % SAMPLES_PER_WORKER
+        wait_ring[index] = start - task.enqueued
+        if size == 1:
+            run_ring[index] = elapsed
+        else:
+            run_ring[index] = elapsed / size
+            task.elapsed = elapsed  # for map's adaptive chunk size
+        counters.samples = samples + 1
+        if task.__class__ is plain_task and task.linked is None:
+            future._task = None  # Task.release(), inlined for the common case
+        else:
+            task.release()
