@@ -45,6 +45,10 @@ from ._atomics import AtomicCounter, Atomics
 from ._shared import SharedArray, SharedBuffer
 # --- end shared memory ---
 # --- pool (issue 5) ---
+from ._pool import Pool, UnknownHandlerError
+from ._pool_task import PoolFuture
+from ._poolstats import PoolStats, TimingSummary
+
 # --- end pool ---
 
 __version__ = "0.1.0"
@@ -84,4 +88,9 @@ __all__ = [
     "SharedArray",
     "SharedBuffer",
     # pool (issue 5)
+    "Pool",
+    "PoolFuture",
+    "PoolStats",
+    "TimingSummary",
+    "UnknownHandlerError",
 ]
