@@ -19,5 +19,13 @@ DEMOS: dict[str, tuple[str, str]] = {
         "producer and consumer Workers talk directly through a MessageChannel",
     ),
     # shared memory (issue 4)
+    "atomic-counter": (
+        "atomic_counter",
+        "the article's Atomics load/add/sub, then threads adding to one counter, exact total",
+    ),
+    "atomics-pool": (
+        "atomics_pool",
+        "the article's pool of consumers woken by Atomics.wait/notify instead of 1 s polling",
+    ),
     # pool (issue 5)
 }
