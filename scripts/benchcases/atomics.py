@@ -20,6 +20,7 @@ the GIL on (and then no thread scales).
 
 from __future__ import annotations
 
+import random
 import statistics
 import threading
 import time
@@ -153,7 +154,7 @@ def _counter_scaling(quick: bool) -> dict[str, float]:
             count += 1
         totals.append(count)
 
-    n_atomic, n_lock, n_own = 25_000 * scale, 60_000 * scale, 300_000 * scale
+    n_atomic, n_lock, n_own = 25_000 * scale, 60_000 * scale, 800_000 * scale
     result = {
         "AtomicCounter x1": _threads_rate(1, n_atomic, atomic),
         "AtomicCounter x2": _threads_rate(2, n_atomic, atomic),
@@ -173,8 +174,14 @@ def _counter_scaling(quick: bool) -> dict[str, float]:
 
 
 def _latencies(samples: int, consumer_waits: Callable[[SharedArray], None]) -> list[float]:
-    """Seconds from the producer's store (+notify) to the consumer running, per sample."""
+    """Seconds from the producer's store (+notify) to the consumer running, per sample.
+
+    The producer posts 1 ms plus a random part of a poll interval after the consumer started
+    waiting, so that a polling consumer is caught at a random phase of its interval (as a job
+    arriving at any time would be).
+    """
     flag = SharedArray("i", 1)
+    rng = random.Random(4)
     ready = threading.Event()
     posted = [0.0]
     latencies: list[float] = []
@@ -193,7 +200,7 @@ def _latencies(samples: int, consumer_waits: Callable[[SharedArray], None]) -> l
             if not ready.wait(10.0):
                 break  # the consumer died: join it and let its exception show
             ready.clear()
-            time.sleep(0.002)  # let the consumer get into its wait (or its poll loop)
+            time.sleep(0.001 + rng.random() * POLL_INTERVAL)  # the consumer is waiting by then
             posted[0] = time.perf_counter()
             Atomics.store(flag, 0, 1)
             Atomics.notify(flag, 0)
@@ -218,8 +225,8 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 
 def _wake(quick: bool) -> dict[str, float]:
-    waits = _latencies(30 if quick else 150, _wait_until_set)
-    polls = _latencies(10 if quick else 30, _poll_until_set)
+    waits = _latencies(20 if quick else 80, _wait_until_set)
+    polls = _latencies(10 if quick else 40, _poll_until_set)
     poll_p50 = statistics.median(polls) * 1e3
     return {
         "Atomics.wait/notify p50": statistics.median(waits) * 1e3,
