@@ -435,10 +435,25 @@ class _UnboundedChannel[T](Channel[T]):
         try:
             item = self._get(False)
         except Empty:
-            raise WouldBlock("Channel.receive_nowait(): nothing is queued") from None
+            item = self._get_after_empty()
         if item is _NUDGE:
             return self._receive_slow(False, None, item)
         return item  # type: ignore[no-any-return]
+
+    def _get_after_empty(self) -> Any:
+        """A non-blocking get found the queue empty: WouldBlock, or EndOfChannel once closed.
+
+        While another receiver holds the close token (between taking it and putting it back) the
+        queue of a closed channel looks empty. Items are never queued behind that token, so once
+        the channel was closed *before* a get that finds the queue empty, it is drained. Hence:
+        read _closed, then try once more.
+        """
+        if self._closed:
+            try:
+                return self._get(False)
+            except Empty:
+                raise EndOfChannel(_RECEIVE_ENDED) from None
+        raise WouldBlock("Channel.receive_nowait(): nothing is queued")
 
     def __iter__(self) -> Iterator[T]:
         get = self._get
@@ -468,7 +483,7 @@ class _UnboundedChannel[T](Channel[T]):
                     try:
                         item = self._get(False)
                     except Empty:
-                        raise WouldBlock("Channel.receive_nowait(): nothing is queued") from None
+                        item = self._get_after_empty()
             if item is not _NUDGE:
                 return item  # type: ignore[no-any-return]
             item = self._take_token(waker, block, deadline, timeout)
