@@ -15,9 +15,10 @@ Modelled on CPython's ``concurrent/futures/thread.py``:
   like the stdlib's ``q.put(None)``.
 
 Locks. ``_lock`` guards the worker set and count, the shutdown/broken transitions, the thread
-list and the counts of retired workers and of tasks ended outside a worker. It is taken when a
-worker starts, retires or exits, at shutdown, for ``stats()`` and when a waiting task is
-cancelled: never per task on the hot path. ``_admit_lock`` serializes the ``max_queue`` check with
+list and the counts of retired workers. It is taken when a worker starts, retires or exits, at
+shutdown and for ``stats()``: never per task. ``_removed_lock`` (a leaf: held for an addition
+only) guards the counts of tasks ended while still queued (cancelled, or failed by a broken
+pool). ``_admit_lock`` serializes the ``max_queue`` check with
 its push (only pools with ``max_queue`` take it). The submit path itself is lock-free (see
 ``_balancer.py``): it appends to a deque, wakes a parked worker if any, and re-reads the shutdown
 flag afterwards, which pairs with a worker's exit check (each does a store, a full barrier, then a
@@ -137,7 +138,7 @@ class PoolCore:
         self._initializer = initializer
         self._initargs = initargs
         # guards: _nworkers and balancer.attach/detach, _threads, the shutdown_started/terminating
-        # /broken transitions, _retired, _removed
+        # /broken transitions, _retired
         self._lock = threading.Lock()
         self._admit_lock = threading.Lock()  # guards: the max_queue check together with its push
         self._nworkers = 0
@@ -148,7 +149,10 @@ class PoolCore:
         self.terminating = False  # terminate(): tasks that start from now on are cancelled
         self.broken: BaseException | None = None  # the failed initializer's exception
         self._retired = WorkerCounters()  # the counts of workers that exited (under _lock)
-        self._removed = WorkerCounters()  # tasks ended while queued, by no worker (under _lock)
+        # A leaf lock (held for an addition only, never while calling out or allocating), so
+        # that a cancel may run anywhere, even in a finalizer: guards _removed.
+        self._removed_lock = threading.Lock()
+        self._removed = WorkerCounters()  # tasks ended while queued, by no worker
         self.created = _perf_counter()
         self._owner: weakref.ref[Any] | None = None
         with _global_lock:
@@ -347,8 +351,9 @@ class PoolCore:
 
     def count_removed(self, task: Task) -> None:
         """A task cancelled before any worker took it: count it (and drop its references)."""
-        with self._lock:
-            self._removed.cancelled += task.size
+        size = task.size
+        with self._removed_lock:
+            self._removed.cancelled += size
         task.release()
 
     def _end_removed(
@@ -374,7 +379,7 @@ class PoolCore:
                 cancelled += task.size
             task.release()
         if tasks:
-            with self._lock:
+            with self._removed_lock:
                 self._removed.cancelled += cancelled
                 self._removed.failed += failed
 
@@ -430,11 +435,15 @@ class PoolCore:
     def stats(self) -> PoolStats:
         """A snapshot; see :class:`~ftpool.PoolStats`. Reads the workers' single-writer counters
         without stopping them."""
+        totals = WorkerCounters()
         with self._lock:
             workers = self.balancer.workers
-            totals = WorkerCounters()
             totals.absorb(self._retired)
-            totals.absorb(self._removed)
+        with self._removed_lock:
+            removed_cancelled = self._removed.cancelled
+            removed_failed = self._removed.failed
+        totals.cancelled += removed_cancelled
+        totals.failed += removed_failed
         now = _perf_counter()
         running = idle = 0
         busy = totals.busy
@@ -444,6 +453,7 @@ class PoolCore:
         cancelled, timed_out = totals.cancelled, totals.timed_out
         for worker in workers:
             counters = worker.counters
+            # the counts before running_since: the worker writes them in the other order
             completed += counters.completed
             failed += counters.failed
             cancelled += counters.cancelled

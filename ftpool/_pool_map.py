@@ -35,7 +35,7 @@ from ._pool_task import ChunkResult, ChunkTask
 if TYPE_CHECKING:
     from ._pool_core import PoolCore
 
-__all__ = ["auto_chunksize", "imap_unordered", "map_ordered"]
+__all__ = ["MapIterator", "auto_chunksize", "imap_unordered", "map_ordered"]
 
 #: The run time that the adaptive chunk size aims at for each chunk (seconds).
 TARGET_CHUNK_SECONDS = 0.002
@@ -191,6 +191,29 @@ def _announce(done: queue.SimpleQueue[ChunkTask], task: ChunkTask, _: object) ->
     done.put(task)
 
 
+class MapIterator(Iterator[Any]):
+    """The iterator that ``map``/``imap_unordered`` return. ``close()`` cancels the chunks still
+    in flight even before the first ``next()`` (closing a generator that never started would
+    run nothing). Exhausting it, an exception or a timeout cancels them too."""
+
+    __slots__ = ("_results", "_run")
+
+    def __init__(self, run: _MapRun, results: Iterator[Any]) -> None:
+        self._run = run
+        self._results = results
+
+    def __next__(self) -> Any:
+        return next(self._results)
+
+    def close(self) -> None:
+        """Stop: cancel what is in flight (waiting chunks never start, running ones stop at
+        their next item). Idempotent."""
+        close = getattr(self._results, "close", None)
+        if close is not None:
+            close()
+        self._run.cancel()
+
+
 def map_ordered(
     core: PoolCore,
     fn: Callable[..., Any],
@@ -202,7 +225,7 @@ def map_ordered(
     iterator of the results in input order. See the module docstring."""
     run = _MapRun(core, fn, iterables, timeout, chunksize)
     run.fill()
-    return run.ordered()
+    return MapIterator(run, run.ordered())
 
 
 def imap_unordered(
@@ -217,4 +240,4 @@ def imap_unordered(
     run = _MapRun(core, fn, (iterable,), timeout, chunksize)
     run.done = queue.SimpleQueue()
     run.fill()
-    return run.unordered()
+    return MapIterator(run, run.unordered())

@@ -136,9 +136,12 @@ def _loop(core: PoolCore, worker: PoolWorker) -> None:
         timeout = task.timeout
         if timeout is not None:
             core.timer.arm(worker, _monotonic() + timeout, task)
+        # Each branch first marks the worker idle, then counts the outcome: stats() reads the
+        # counts before running_since, so a task is never seen both done and running.
         try:
             result = task.execute()
         except BaseException as exc:
+            counters.running_since = 0.0
             if task._cancelled and isinstance(exc, CancelledError):
                 # it stopped at a check of its own token: the future ends cancelled
                 if future._cancel_once(task._reason, running=True):
@@ -152,6 +155,7 @@ def _loop(core: PoolCore, worker: PoolWorker) -> None:
                 counters.failed += size
                 counters.timed_out += size
         else:
+            counters.running_since = 0.0
             if future._set_result_once(result):
                 if task.__class__ is plain_task:
                     counters.completed += 1
@@ -167,7 +171,6 @@ def _loop(core: PoolCore, worker: PoolWorker) -> None:
             worker.deadline = None
         elapsed = end - start
         counters.busy += elapsed
-        counters.running_since = 0.0
         samples = counters.samples
         index = samples % SAMPLES_PER_WORKER
         wait_ring[index] = start - task.enqueued
