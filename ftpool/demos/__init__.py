@@ -28,4 +28,6 @@ DEMOS: dict[str, tuple[str, str]] = {
         "the article's pool of consumers woken by Atomics.wait/notify instead of 1 s polling",
     ),
     # pool (issue 5)
+    "pool": ("pool", "the article's 5-consumer pool: round-robin dealing, 'end' broadcast"),
+    "piscina": ("piscina", "Pool.run, named handlers, cancellation, timeouts, map and stats"),
 }
