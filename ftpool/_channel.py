@@ -357,9 +357,7 @@ class _UnboundedChannel[T](Channel[T]):
 
     __slots__ = (
         "_closed",
-        "_get",
         "_lock",
-        "_put",
         "_queue",
         "_selectors",
         "_sent",
@@ -371,8 +369,6 @@ class _UnboundedChannel[T](Channel[T]):
 
     def __init__(self, capacity: int = 0) -> None:
         self._queue: SimpleQueue[Any] = SimpleQueue()
-        self._put = self._queue.put
-        self._get = self._queue.get
         # _lock guards _closed, _sent, _selectors, _wake_tokens and _targets. Every send holds it
         # while it checks _closed and queues the item, so no item is queued behind the close token.
         self._lock = threading.Lock()
@@ -406,7 +402,7 @@ class _UnboundedChannel[T](Channel[T]):
         try:
             if self._closed:
                 raise ClosedError(_SEND_CLOSED)
-            self._put(item)
+            self._queue.put(item)
             self._sent += 1
             if self._selectors:
                 _notify_selectors(self._selectors)
@@ -422,7 +418,7 @@ class _UnboundedChannel[T](Channel[T]):
         if _stopping:
             _check_stop()
         try:
-            item = self._get(False)  # the receive_nowait step
+            item = self._queue.get(False)  # the receive_nowait step
         except Empty:
             return self._receive_slow(True, timeout, _MISSING)
         if item is _NUDGE:
@@ -433,7 +429,7 @@ class _UnboundedChannel[T](Channel[T]):
         if _stopping:
             _check_stop()
         try:
-            item = self._get(False)
+            item = self._queue.get(False)
         except Empty:
             item = self._get_after_empty()
         if item is _NUDGE:
@@ -450,13 +446,13 @@ class _UnboundedChannel[T](Channel[T]):
         """
         if self._closed:
             try:
-                return self._get(False)
+                return self._queue.get(False)
             except Empty:
                 raise EndOfChannel(_RECEIVE_ENDED) from None
         raise WouldBlock("Channel.receive_nowait(): nothing is queued")
 
     def __iter__(self) -> Iterator[T]:
-        get = self._get
+        get = self._queue.get  # bound here: this thread owns its reference count
         while True:
             if _stopping:
                 _check_stop()
@@ -481,7 +477,7 @@ class _UnboundedChannel[T](Channel[T]):
                     item = self._wait_get(waker, deadline, timeout)
                 else:
                     try:
-                        item = self._get(False)
+                        item = self._queue.get(False)
                     except Empty:
                         item = self._get_after_empty()
             if item is not _NUDGE:
@@ -495,10 +491,10 @@ class _UnboundedChannel[T](Channel[T]):
         waiting.add(ident)
         try:
             if waker is None:
-                return self._get(True, _remaining(deadline))
+                return self._queue.get(True, _remaining(deadline))
             waker.block_on(self)
             try:
-                return self._get(True, _remaining(deadline))
+                return self._queue.get(True, _remaining(deadline))
             finally:
                 waker.unblock()
                 if waker.stop.cancelled:
@@ -524,18 +520,18 @@ class _UnboundedChannel[T](Channel[T]):
             if stopped:
                 assert waker is not None
                 if put_back:
-                    self._put(_NUDGE)
+                    self._queue.put(_NUDGE)
                 self._forget_target(waker)
                 raise _terminated(waker.thread_id)
             if self._closed:
                 if put_back:
-                    self._put(_NUDGE)  # so that the next receiver wakes too
+                    self._queue.put(_NUDGE)  # so that the next receiver wakes too
                 raise EndOfChannel(_RECEIVE_ENDED)
             if not self._targets:
                 return _MISSING  # a stale wake-up token: its worker already left; drop it
             # A wake-up token for a terminated worker blocked here, not for this thread: pass it
             # on, and do not compete with that worker for it until it has left.
-            self._put(_NUDGE)
+            self._queue.put(_NUDGE)
             self._wake_tokens += 1
             if not block:
                 if self._queue.qsize() <= self._wake_tokens:
@@ -568,7 +564,7 @@ class _UnboundedChannel[T](Channel[T]):
             if waker not in self._targets:
                 self._targets.append(waker)
             self._wake_tokens += 1
-            self._put(_NUDGE)
+            self._queue.put(_NUDGE)
             self._targets_left.notify_all()  # in case it waits in _take_token
 
     def close(self) -> None:
@@ -576,7 +572,7 @@ class _UnboundedChannel[T](Channel[T]):
             if self._closed:
                 return
             self._closed = True
-            self._put(_NUDGE)
+            self._queue.put(_NUDGE)
             self._targets_left.notify_all()
             if self._selectors:
                 _notify_selectors(self._selectors)
