@@ -97,13 +97,13 @@ class _Delivery:
         listeners = self._listeners
         try:
             for message in self._inbox:
-                if not listeners.has("message"):
-                    with self._lock:
+                # emit() reports a raising callback and goes on; it returns how many it called
+                while not listeners.emit("message", message):
+                    with self._lock:  # nobody listens: hold the message until somebody does
                         while not listeners.has("message") and not self._ended.is_set():
                             self._listener_added.wait()
                     if not listeners.has("message"):
-                        continue  # closed with nobody listening: discard
-                listeners.emit("message", message)  # reports a raising callback, goes on
+                        break  # closed with nobody listening: discard
         finally:
             self._finish()
 
@@ -246,8 +246,9 @@ class MessagePort:
         The first ``"message"`` listener starts the port's listener thread, which delivers messages
         in order, one callback at a time, until the port is closed; a raising callback is reported
         through ``threading.excepthook`` and delivery continues. ``"close"`` listeners fire once,
-        after the last message. An unknown event raises ``ValueError``; a non-callable
-        ``TypeError``.
+        after the last message. As in Node, a port with a ``"message"`` listener keeps the process
+        alive (its thread is not a daemon) until it is closed. An unknown event raises
+        ``ValueError``; a non-callable ``TypeError``.
         """
         self._delivery.on(event, callback)
 

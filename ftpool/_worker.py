@@ -269,10 +269,14 @@ class Worker:
         or None if ``timeout`` seconds passed first.
 
         Called from a listener callback of this worker, it waits for the thread only (the
-        listener thread cannot wait for itself). Raises ``RuntimeError`` from inside the worker.
+        listener thread cannot wait for itself); from an ``"error"``/``"exit"`` listener that runs
+        on the worker thread it returns the exit code at once. Raises ``RuntimeError`` when the
+        target itself calls it.
         """
         _check_timeout(timeout, "Worker.join")
         if threading.current_thread() is self._thread:
+            if self._exit_code is not None:  # from an "error"/"exit" listener on this thread
+                return self._exit_code
             raise RuntimeError(
                 f"Worker.join() called from inside worker {self._name!r}; it cannot wait for itself"
             )
@@ -297,6 +301,8 @@ class Worker:
         _check_timeout(timeout, "Worker.terminate")
         self._state.stop.cancel("Worker.terminate() was called")
         if threading.current_thread() is self._thread:
+            if self._exit_code is not None:  # from an "error"/"exit" listener on this thread
+                return self._exit_code
             raise Terminated(
                 f"worker {self.thread_id} terminated itself; let this exception end the worker"
             )

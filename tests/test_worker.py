@@ -385,3 +385,36 @@ def test_raising_terminated_without_terminate_is_an_error(monkeypatch: pytest.Mo
         assert worker.join(5) == 1
     assert isinstance(worker.exception, Terminated)
     assert len(reported) == 1
+
+
+def test_join_and_terminate_from_an_exit_listener_on_the_worker_thread() -> None:
+    seen: list[tuple[int | None, int]] = []
+    gate = threading.Event()
+    worker = Worker(gate.wait, 5)
+
+    def on_exit(code: int) -> None:  # no "message" listener: runs on the worker thread
+        seen.append((worker.join(), worker.terminate()))
+
+    worker.on("exit", on_exit)
+    gate.set()
+    assert worker.join(5) == 0
+    assert seen == [(0, 0)]
+
+
+def test_join_from_a_message_listener_waits_for_the_worker() -> None:
+    joined: list[int | None] = []
+
+    def post_then_end() -> None:
+        port().post_message("last words")
+
+    worker = Worker(post_then_end)
+    done = threading.Event()
+
+    def on_message(message: str) -> None:
+        joined.append(worker.join(5))  # on the listener thread: waits for the worker thread only
+        done.set()
+
+    worker.on("message", on_message)
+    assert done.wait(5)
+    assert worker.join(5) == 0
+    assert joined == [0]
