@@ -274,14 +274,13 @@ class RoundRobin(Balancer):
         self._turn = itertools.count()
 
     def push(self, task: Task) -> bool:
-        while True:
-            workers = self.workers
-            if not workers:
-                return False
+        workers = self.workers
+        for _ in range(len(workers)):
             worker = workers[next(self._turn) % len(workers)]
             if self.push_to(worker, task):
                 return True
-            # that worker exited after we read the list: deal the task again
+            # that worker is exiting: deal the task to the next one
+        return False  # no worker takes tasks (none yet, or all are exiting)
 
 
 BALANCERS: dict[str, type[Balancer]] = {cls.name: cls for cls in (LeastBusy, RoundRobin)}

@@ -211,17 +211,21 @@ class PoolCore:
         balancer = self.balancer
         if balancer.grow_before_push and self._nworkers < self.max_workers:
             self._spawn()
-        # nobody was woken for it: grow the pool (as ThreadPoolExecutor does); with round-robin
-        # and no worker at all, deal it again to the new one
-        if (
-            not balancer.push(task)
-            and self._nworkers < self.max_workers
-            and self._spawn()
-            and task.queue is None
-        ):
-            balancer.push(task)
+        try:
+            if not balancer.push(task) and self._nworkers < self.max_workers:
+                self._spawn()  # nobody was woken for it: grow (as ThreadPoolExecutor does)
+            # Round-robin found no worker to deal it to (none yet, or its list was stale): deal
+            # again. Outside a shutdown each pass either deals it or starts the worker it needs.
+            while task.queue is None and not (self.shutdown_started or _interpreter_exiting):
+                if not balancer.push(task) and task.queue is None:
+                    self._spawn()
+        except BaseException:  # e.g. no thread could be started: the task is not accepted
+            queue = task.queue
+            if queue is not None and queue.take(task):
+                task.release()
+            raise
         # Re-read after queueing: pairs with a worker's exit check (module docstring).
-        if self.shutdown_started or _interpreter_exiting or task.queue is None:
+        if self.shutdown_started or _interpreter_exiting:
             queue = task.queue
             if queue is None or queue.take(task):
                 task.release()
@@ -341,9 +345,10 @@ class PoolCore:
         with self._lock:
             self._leave(worker)
             self._retired.absorb(worker.counters)
-            last = self.shutdown_started and self._nworkers == 0
-        if last:
-            self.timer.stop(join=False)
+            if self._nworkers == 0:
+                # No task can be running: the timer thread ends too (a later arm() starts a new
+                # one). Under _lock, so that no new worker can arm in between.
+                self.timer.stop(join=False)
         if self.listeners.has("worker_exit"):
             self.listeners.emit("worker_exit", worker.thread_id)
 

@@ -9,8 +9,9 @@ takes the timer's lock (only tasks that use ``timeout=`` pay for it) and wakes t
 when the new deadline is earlier than the one it sleeps towards.
 
 The thread sleeps on a Condition (``deadline_changed``) until the earliest deadline, never polls,
-and ends with the pool: the pool core calls :meth:`TimeoutTimer.stop` when its last worker is
-gone.
+and ends with the pool's workers: the pool core calls :meth:`TimeoutTimer.stop` when its last
+worker is gone (at shutdown, or when idle workers all retired; the next timed task starts a new
+thread), so a pool that is dropped or closed leaves no timer thread behind.
 """
 
 from __future__ import annotations
@@ -30,18 +31,24 @@ __all__ = ["TimeoutTimer"]
 
 
 class TimeoutTimer:
-    """Fails running tasks with ``TimeoutError`` when their ``timeout=`` expires (see module)."""
+    """Fails running tasks with ``TimeoutError`` when their ``timeout=`` expires (see module).
+
+    The thread starts with the first :meth:`arm` and ends at :meth:`stop` (the pool calls it when
+    its last worker is gone); a later :meth:`arm` starts a new one. Each thread serves one
+    *generation*: :meth:`stop` moves to the next, so an ending thread never serves again.
+    """
 
     def __init__(self, name: str) -> None:
         self._name = name
-        # guards _armed, _next_wake, _stopped, _thread and every task's "fired" mark (_fired)
+        # guards _armed, _fired, _next_wake, _generation, _running and _thread
         self._lock = threading.Lock()
         # announces: a deadline earlier than _next_wake was armed, or stop() was called
         self._deadline_changed = threading.Condition(self._lock)
         self._armed: set[PoolWorker] = set()
         self._fired: set[Task] = set()  # armed tasks already expired (never fired twice)
         self._next_wake = math.inf
-        self._stopped = False
+        self._generation = 0
+        self._running = False
         self._thread: threading.Thread | None = None
 
     def arm(self, worker: PoolWorker, deadline: float, task: Task) -> None:
@@ -49,12 +56,13 @@ class TimeoutTimer:
         unless it ended before. The worker clears ``worker.deadline`` when the task ends."""
         with self._lock:
             worker.deadline = (deadline, task)
-            if self._stopped:
-                return  # the pool is gone; nothing will wait for this task's timeout
             self._armed.add(worker)
-            if self._thread is None:
+            if not self._running:
+                self._running = True
+                self._generation += 1
+                self._next_wake = math.inf
                 self._thread = threading.Thread(
-                    target=self._run, name=f"{self._name}_timer", daemon=False
+                    target=self._run, args=(self._generation,), name=f"{self._name}_timer"
                 )
                 self._thread.start()
             elif deadline < self._next_wake:
@@ -63,30 +71,34 @@ class TimeoutTimer:
     def stop(self, *, join: bool = True) -> None:
         """End the thread (idempotent). With ``join``, wait for it (unless called from it)."""
         with self._lock:
-            self._stopped = True
-            self._deadline_changed.notify()
+            if self._running:
+                self._running = False
+                self._generation += 1
+                self._armed.clear()
+                self._fired.clear()
+                self._deadline_changed.notify()
             thread = self._thread
         if join and thread is not None and thread is not threading.current_thread():
             thread.join()
 
     @property
     def thread(self) -> threading.Thread | None:
-        """The timer thread, once started."""
+        """The latest timer thread, if one was started."""
         return self._thread
 
-    def _run(self) -> None:
+    def _run(self, generation: int) -> None:
         try:
-            self._serve()
+            self._serve(generation)
         except BaseException as exc:  # a bug here must not go unnoticed
             report(exc, f"pool timer {self._name}")
 
-    def _serve(self) -> None:
+    def _serve(self, generation: int) -> None:
         lock = self._lock
         while True:
             expired: list[Task] = []
             with lock:
                 while True:
-                    if self._stopped:
+                    if self._generation != generation:
                         return
                     now = time.monotonic()
                     earliest = math.inf
@@ -103,7 +115,6 @@ class TimeoutTimer:
                             expired.append(task)
                         elif deadline < earliest:
                             earliest = deadline
-                    # forget fired marks of tasks no longer in any slot
                     if fired:
                         fired &= {s[1] for w in self._armed if (s := w.deadline) is not None}
                     if expired:

@@ -4,6 +4,7 @@ per pool, ended with the pool."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 
@@ -104,3 +105,30 @@ def test_an_earlier_deadline_wakes_the_timer() -> None:
         late.cancel()
         with pytest.raises(ftpool.Cancelled):
             late.result(timeout=5)
+
+
+def test_timer_thread_ends_when_all_workers_retired_and_comes_back() -> None:
+    exited = threading.Semaphore(0)
+    with Pool(spin, max_workers=1, idle_timeout=0.01, thread_name_prefix="tmr") as pool:
+        pool.on("worker_exit", lambda _: exited.release())
+        with pytest.raises(TimeoutError):
+            pool.run(10.0, timeout=0.01).result(timeout=5)
+        assert exited.acquire(timeout=5)  # the only worker retired
+        for thread in timer_threads("tmr"):
+            thread.join(5)  # and the timer thread ended with it
+        assert timer_threads("tmr") == []
+        with pytest.raises(TimeoutError):
+            pool.run(10.0, timeout=0.01).result(timeout=5)
+
+
+def test_dropped_pool_leaves_no_timer_thread() -> None:
+    pool = Pool(spin, max_workers=1, thread_name_prefix="tmrdrop")
+    with pytest.raises(TimeoutError):
+        pool.run(10.0, timeout=0.01).result(timeout=5)
+    threads = [t for t in threading.enumerate() if t.name.startswith("tmrdrop")]
+    assert len(threads) == 2
+    del pool
+    gc.collect()
+    for thread in threads:
+        thread.join(5)
+        assert not thread.is_alive()
