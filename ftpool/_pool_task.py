@@ -295,8 +295,9 @@ class Task(CancelToken):
             CancelToken.cancel(self, TimeoutError(message))
 
     def release(self) -> None:
-        """Drop what the ended task holds (its call, the future's link back, the caller's token
-        callback), so that results and arguments are freed at once."""
+        """Unlink the ended task: from its future (which the caller may keep) and from the
+        caller's ``cancel=`` token, so that the task, its call and its arguments are freed as
+        soon as the worker drops it (as ``ThreadPoolExecutor`` drops its work item)."""
         linked = self.linked
         if linked is not None:
             self.linked = None
