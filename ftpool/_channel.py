@@ -539,7 +539,11 @@ class _UnboundedChannel[T](Channel[T]):
                 return _MISSING
             while self._targets and not self._closed:
                 if waker is not None:
-                    waker.block_on(self)  # raises Terminated if this worker was stopped meanwhile
+                    try:
+                        waker.block_on(self)  # raises Terminated if this worker was stopped
+                    except Terminated:
+                        self._forget_target(waker)  # terminate() may have listed it meanwhile
+                        raise
                 try:
                     if not self._targets_left.wait(_remaining(deadline)) and self._targets:
                         raise _timed_out("Channel.receive()", timeout)

@@ -418,3 +418,26 @@ def test_join_from_a_message_listener_waits_for_the_worker() -> None:
     assert done.wait(5)
     assert worker.join(5) == 0
     assert joined == [0]
+
+
+def test_terminating_several_workers_blocked_on_one_channel_at_once() -> None:
+    # Wake-up tokens pass between the receivers; every terminated one leaves, the others keep
+    # receiving, and no terminated worker stays listed as pending (which would stall the others).
+    for _ in range(20):
+        ch: Channel[int] = Channel()
+        got = Channel[int]()
+
+        def consume(ch: Channel[int] = ch, got: Channel[int] = got) -> None:
+            for item in ch:
+                got.send(item)
+
+        workers = [Worker(consume) for _ in range(3)]
+        wait_for(lambda ch=ch: ch.stats().waiting_receivers == 3)  # type: ignore[misc]
+        workers[0]._state.stop.cancel("test")  # ask two to stop at the same moment
+        workers[1]._state.stop.cancel("test")
+        assert [workers[0].join(5), workers[1].join(5)] == [1, 1]
+        ch.send(7)
+        assert got.receive(timeout=5) == 7
+        ch.close()
+        assert workers[2].join(5) == 0
+        assert ch._targets == []  # type: ignore[attr-defined]
