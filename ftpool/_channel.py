@@ -816,6 +816,18 @@ class _BoundedChannel[T](Channel[T]):
             self._selectors.remove(waiter)
 
 
+def _inherit_docstrings(impl: type[Channel[Any]]) -> None:
+    """Give the implementation's methods the docstrings of Channel's (``ch.send.__doc__``)."""
+    for name, member in vars(impl).items():
+        documented = vars(Channel).get(name)
+        if callable(member) and member.__doc__ is None and documented is not None:
+            member.__doc__ = documented.__doc__
+
+
+_inherit_docstrings(_UnboundedChannel)
+_inherit_docstrings(_BoundedChannel)
+
+
 # --------------------------------------------------------------------------------------------
 # select
 # --------------------------------------------------------------------------------------------
