@@ -8,7 +8,7 @@
 - ``pool.cpu_scaling``: the same pure-Python CPU work on 1 and 2 workers (seconds): the speedup of
   2 workers over 1, and 2-worker times against ThreadPoolExecutor and ProcessPoolExecutor.
 - ``pool.idle_memory``: resident memory per idle worker, from the VmRSS delta over 50 workers
-  (``/proc/self/status``), Pool against ThreadPoolExecutor. KiB per worker.
+  (``/proc/self/status``) in a fresh interpreter, Pool against ThreadPoolExecutor. KiB/worker.
 
 Workers are started before the clock starts (``min_workers``, or a barrier that makes them all
 exist), so every timing is the work and its dispatch, not thread or process start-up.
@@ -16,12 +16,11 @@ exist), so every timing is the work and its dispatch, not thread or process star
 
 from __future__ import annotations
 
-import gc
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from pathlib import Path
 
 from benchlib import Case
 
@@ -146,30 +145,48 @@ def _cpu_scaling(quick: bool) -> dict[str, float]:
 
 # --- memory per idle worker -----------------------------------------------------------------------
 
+# Measured in a fresh interpreter each time: in this process, glibc's cache of the stacks of
+# threads that already ended (earlier cases) would hand out stacks that are resident already.
+_MEMORY_SCRIPT = """
+import sys, threading
+from concurrent.futures import ThreadPoolExecutor
+import ftpool
 
-def _rss_kib() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
+def rss_kib():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
     raise RuntimeError("no VmRSS in /proc/self/status (Linux only)")
 
+kind, n = sys.argv[1], int(sys.argv[2])
+before = rss_kib()
+if kind == "pool":
+    executor = ftpool.Pool(max_workers=n, min_workers=n)
+else:
+    executor = ThreadPoolExecutor(max_workers=n)
+    barrier = threading.Barrier(n, timeout=30)
+    for future in [executor.submit(barrier.wait) for _ in range(n)]:
+        future.result()
+after = rss_kib()
+executor.shutdown()
+print((after - before) / n)
+"""
 
-def _idle_kib_per_worker(make: Callable[[int], Executor], n: int) -> float:
-    gc.collect()
-    before = _rss_kib()
-    executor = make(n)
-    try:
-        after = _rss_kib()
-    finally:
-        executor.shutdown()
-    return (after - before) / n
+
+def _idle_kib_per_worker(kind: str, n: int) -> float:
+    done = subprocess.run(
+        [sys.executable, "-c", _MEMORY_SCRIPT, kind, str(n)],
+        capture_output=True, text=True, check=True, timeout=60,
+    )
+    return float(done.stdout)
 
 
 def _idle_memory(quick: bool) -> dict[str, float]:
     n = 20 if quick else 50
     return {
-        "ftpool Pool": _idle_kib_per_worker(_pool, n),
-        "ThreadPoolExecutor": _idle_kib_per_worker(_tpe, n),
+        "ftpool Pool": _idle_kib_per_worker("pool", n),
+        "ThreadPoolExecutor": _idle_kib_per_worker("tpe", n),
     }
 
 
@@ -220,8 +237,8 @@ CASES = [
     ),
     Case(
         name="pool.idle_memory",
-        description="resident memory per idle worker (VmRSS delta over 50 workers, 20 quick), "
-        "KiB",
+        description="resident memory per idle worker (VmRSS delta over 50 workers, 20 quick, "
+        "in a fresh interpreter), KiB",
         run=_idle_memory,
         unit="KiB/worker",
         higher_is_better=False,
