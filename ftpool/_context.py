@@ -136,13 +136,18 @@ class ThreadState:
     task_token: CancelToken | None = None
 
 
-_local = threading.local()
+class _Local(threading.local):
+    # The class attribute is the default for threads that never set one: reading it costs an
+    # attribute lookup, where getattr(local, name, None) on a miss raises and catches internally.
+    state: ThreadState | None = None
+
+
+_local = _Local()
 
 
 def current_state() -> ThreadState | None:
     """The calling thread's :class:`ThreadState`, or None outside ftpool's threads."""
-    state: ThreadState | None = getattr(_local, "state", None)
-    return state
+    return _local.state
 
 
 def set_state(state: ThreadState | None) -> None:
