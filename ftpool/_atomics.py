@@ -31,11 +31,8 @@ __all__ = ["AtomicCounter", "Atomics", "WaitResult"]
 WaitResult = Literal["ok", "not-equal", "timed-out"]
 
 # Per-thread state shared by all arrays: `functions` maps a patomic function address to this
-# thread's own function object for it; `scratch` maps a typecode to this thread's ctypes values.
+# thread's own function object for it.
 _tls = threading.local()
-
-# (arg, byref(arg), ret, byref(ret), expected, byref(expected)): see _thread_scratch
-type _Scratch = tuple[memoryview[int], Any, memoryview[int], Any, memoryview[int], Any]
 
 _INT64_MIN: Final = -0x8000_0000_0000_0000
 _INT64_MAX: Final = 0x7FFF_FFFF_FFFF_FFFF
@@ -54,24 +51,18 @@ def _thread_function(binding: _Binding, name: str) -> Any:
     return function
 
 
-def _thread_scratch(kind: _Kind) -> _Scratch:
-    """This thread's scratch values for ``kind``: (arg, &arg, ret, &ret, expected, &expected).
+def _cell(kind: _Kind) -> tuple[memoryview[int], Any]:
+    """A new scratch value for ``kind``: (view, ref).
 
-    Each value is a ctypes integer of the kind's type, seen through a one-element memoryview
-    (reading and writing ``view[0]`` is about twice as fast as ctypes' ``.value``), and passed to
-    patomic as a ready-made ``ctypes.byref``.
+    A ctypes integer of the kind's type, read and written through a one-element memoryview
+    (``view[0]`` is about twice as fast as ctypes' ``.value``) and passed to patomic as the
+    ready-made ``ctypes.byref`` ``ref``. Each thread has its own cells for each operation of each
+    array, so an operation interrupted (between the call and reading its result) by a signal
+    handler or finalizer running another operation on the same thread keeps its result; only the
+    same operation on the same array would share the cell.
     """
-    try:
-        scratch: dict[str, _Scratch] = _tls.scratch
-    except AttributeError:
-        scratch = _tls.scratch = {}
-    values = scratch.get(kind.typecode)
-    if values is None:
-        cells = [kind.ctype() for _ in range(3)]
-        views = [memoryview(cell).cast("B").cast(kind.typecode) for cell in cells]
-        values = scratch[kind.typecode] = (views[0], byref(cells[0]), views[1], byref(cells[1]),
-                                           views[2], byref(cells[2]))
-    return values
+    cell = kind.ctype()
+    return memoryview(cell).cast("B").cast(kind.typecode), byref(cell)
 
 
 def _thread_ops(a: object) -> Any:
@@ -88,21 +79,20 @@ def _thread_ops(a: object) -> Any:
     binding = a._binding
     base = ctypes.c_char.from_address(a._buffer._address + a._offset)
     n, w, lo, hi = a._length, kind.width, kind.min, kind.max
-    arg, arg_ref, ret, ret_ref, exp, exp_ref = _thread_scratch(kind)
 
     def fn(name: str) -> Any:
         # An empty array has no binding: every index is out of range before any call.
         return None if binding is None else _thread_function(binding, name)
 
-    local.load = (fn("load"), base, n, w, ret, ret_ref)
-    local.store = (fn("store"), base, n, w, lo, hi, arg, arg_ref)
-    local.cmpxchg = (fn("cmpxchg"), base, n, w, lo, hi, arg, arg_ref, exp, exp_ref)
-    local.exchange = (fn("exchange"), base, n, w, lo, hi, arg, arg_ref, ret, ret_ref)
-    local.add = (fn("fetch_add"), base, n, w, lo, hi, arg, arg_ref, ret, ret_ref)
-    local.sub = (fn("fetch_sub"), base, n, w, lo, hi, arg, arg_ref, ret, ret_ref)
-    local.and_ = (fn("fetch_and"), base, n, w, lo, hi, arg, arg_ref, ret, ret_ref)
-    local.or_ = (fn("fetch_or"), base, n, w, lo, hi, arg, arg_ref, ret, ret_ref)
-    local.xor = (fn("fetch_xor"), base, n, w, lo, hi, arg, arg_ref, ret, ret_ref)
+    local.load = (fn("load"), base, n, w, *_cell(kind))
+    local.store = (fn("store"), base, n, w, lo, hi, *_cell(kind))
+    local.cmpxchg = (fn("cmpxchg"), base, n, w, lo, hi, *_cell(kind), *_cell(kind))
+    local.exchange = (fn("exchange"), base, n, w, lo, hi, *_cell(kind), *_cell(kind))
+    local.add = (fn("fetch_add"), base, n, w, lo, hi, *_cell(kind), *_cell(kind))
+    local.sub = (fn("fetch_sub"), base, n, w, lo, hi, *_cell(kind), *_cell(kind))
+    local.and_ = (fn("fetch_and"), base, n, w, lo, hi, *_cell(kind), *_cell(kind))
+    local.or_ = (fn("fetch_or"), base, n, w, lo, hi, *_cell(kind), *_cell(kind))
+    local.xor = (fn("fetch_xor"), base, n, w, lo, hi, *_cell(kind), *_cell(kind))
     return local
 
 
@@ -515,19 +505,20 @@ class AtomicCounter:
         assert binding is not None
         # This thread's own pointer to the counter (nothing on the call path is shared).
         base = byref(ctypes.c_int64.from_address(self._array._buffer._address))
-        arg, arg_ref, ret, ret_ref, exp, exp_ref = _thread_scratch(self._array._kind)
+        kind = self._array._kind
 
         def fn(name: str) -> Any:
             return _thread_function(binding, name)
 
-        local.inc = (fn("fetch_inc"), base, ret, ret_ref)
-        local.dec = (fn("fetch_dec"), base, ret, ret_ref)
-        local.add = (fn("fetch_add"), base, arg, arg_ref, ret, ret_ref)
-        local.sub = (fn("fetch_sub"), base, arg, arg_ref, ret, ret_ref)
-        local.load = (fn("load"), base, ret, ret_ref)
-        local.store = (fn("store"), base, arg, arg_ref)
-        local.exchange = (fn("exchange"), base, arg, arg_ref, ret, ret_ref)
-        local.cmpxchg = (fn("cmpxchg"), base, arg, arg_ref, exp, exp_ref)
+        # Each tuple: this thread's function, its pointer to the counter, its own cells.
+        local.inc = (fn("fetch_inc"), base, *_cell(kind))
+        local.dec = (fn("fetch_dec"), base, *_cell(kind))
+        local.add = (fn("fetch_add"), base, *_cell(kind), *_cell(kind))
+        local.sub = (fn("fetch_sub"), base, *_cell(kind), *_cell(kind))
+        local.load = (fn("load"), base, *_cell(kind))
+        local.store = (fn("store"), base, *_cell(kind))
+        local.exchange = (fn("exchange"), base, *_cell(kind), *_cell(kind))
+        local.cmpxchg = (fn("cmpxchg"), base, *_cell(kind), *_cell(kind))
         return local
 
     def add(self, n: int = 1) -> int:

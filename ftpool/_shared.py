@@ -229,11 +229,19 @@ class SharedBuffer:
             context = atomics.atomicview(buffer=window,
                                          atype=atomics.INT if signed else atomics.UINT)
             try:
-                core = context._core  # atomics 1.0.3 internals: pinned in pyproject.toml
-                address = int(core.address)
+                try:  # atomics 1.0.3 internals (the view's core): pinned in pyproject.toml
+                    core = context._core
+                    address = int(core.address)
+                    get_op_func = core.get_op_func
+                except AttributeError as exc:
+                    raise RuntimeError(
+                        f"ftpool needs atomics==1.0.3, whose views expose _core.address and "
+                        f"_core.get_op_func; this atomics ({getattr(atomics, '__file__', '?')}) "
+                        "does not: pip install 'atomics==1.0.3'"
+                    ) from exc
                 functions: dict[str, Any] = {}
                 for name, optype in _OPS.items():
-                    function = core.get_op_func(getattr(atomics.OpType, optype))
+                    function = get_op_func(getattr(atomics.OpType, optype))
                     if function is None:
                         raise RuntimeError(
                             f"the atomics package has no lock-free {optype} for {width}-byte "
