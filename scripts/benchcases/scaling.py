@@ -26,6 +26,7 @@ Workloads (both pure Python, no C call that would release the GIL):
 
 from __future__ import annotations
 
+import itertools
 import math
 import multiprocessing
 import threading
@@ -184,16 +185,21 @@ def metric(library: str, workers: int) -> str:
     return f"{library} x{workers}"
 
 
+_ROTATION = itertools.count()
+
+
 def _scaling(make_tasks: Callable[[bool], tuple[Callable[..., int], list[tuple[Any, ...]]]],
              quick: bool) -> dict[str, float]:
     fn, tasks = make_tasks(quick)
     results: dict[str, float] = {}
     checksums: dict[str, int] = {}
     names = list(LIBRARIES)
-    for round_, workers in enumerate(COUNTS):
-        # rotate the order per worker count so that no library is always first after a pause
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
+    # One library's worker counts back to back, so that its speedup compares times taken moments
+    # apart (on a shared machine the load changes by the second); the library that goes first
+    # rotates from repeat to repeat.
+    shift = next(_ROTATION) % len(names)
+    for name in names[shift:] + names[:shift]:
+        for workers in COUNTS:
             elapsed, checksum = LIBRARIES[name](workers, fn, tasks)
             results[metric(name, workers)] = elapsed
             checksums[metric(name, workers)] = checksum
