@@ -34,9 +34,10 @@ def test_pool_demo_deals_round_robin_and_broadcasts_end(
 ) -> None:
     assert pool.main(["--scale", "0.02"]) == 0
     rows = parse(capsys.readouterr().out)
-    starts = [(thread, text) for _, thread, text in rows if text.startswith("starts item")]
-    # item i went to consumer i: the article's round-robin over 5 consumers
-    assert starts == [(f"consumer_{i}", f"starts item {i}") for i in range(5)]
+    starts = {(thread, text) for _, thread, text in rows if text.startswith("starts item")}
+    # item i went to consumer i: the article's round-robin over 5 consumers (the lines may come
+    # in another order on a loaded machine: each consumer prints when it gets the CPU)
+    assert starts == {(f"consumer_{i}", f"starts item {i}") for i in range(5)}
     ends = {thread for _, thread, text in rows if text == "end of data"}
     assert ends == {f"consumer_{i}" for i in range(5)}
     consumed = sorted(text for _, _, text in rows if text.startswith("Consumed:"))

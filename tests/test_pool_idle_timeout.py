@@ -10,12 +10,18 @@ import pytest
 from ftpool import Pool
 
 
-def occupy(pool: Pool, n: int) -> None:
-    """Make n workers exist at once: n tasks that can only finish together."""
-    barrier = threading.Barrier(n, timeout=5)
-    futures = [pool.submit(barrier.wait) for _ in range(n)]
+def occupy(pool: Pool, n: int) -> int:
+    """Make n workers exist at once (n tasks that meet at a barrier with this thread) and return
+    how many workers the pool had while they were all busy."""
+    barrier = threading.Barrier(n + 1, timeout=5)
+    gate = threading.Event()
+    futures = [pool.submit(lambda: (barrier.wait(), gate.wait(5))) for _ in range(n)]
+    barrier.wait()
+    workers = pool.stats().workers
+    gate.set()
     for future in futures:
         future.result(timeout=5)
+    return workers
 
 
 def test_min_workers_start_at_once() -> None:
@@ -29,20 +35,18 @@ def test_workers_beyond_min_retire_after_idle_timeout() -> None:
     exited = threading.Semaphore(0)
     with Pool(max_workers=3, min_workers=1, idle_timeout=0.05) as pool:
         pool.on("worker_exit", lambda _: exited.release())
-        occupy(pool, 3)
-        assert pool.stats().workers == 3
+        assert occupy(pool, 3) == 3
         assert exited.acquire(timeout=5)
         assert exited.acquire(timeout=5)
         assert not exited.acquire(timeout=0.2)  # the min_workers one stays
         assert pool.stats().workers == 1
         # and they come back on demand
-        occupy(pool, 3)
-        assert pool.stats().workers == 3
+        assert occupy(pool, 3) == 3
 
 
 def test_without_idle_timeout_workers_stay() -> None:
     with Pool(max_workers=2) as pool:
-        occupy(pool, 2)
+        assert occupy(pool, 2) == 2
         exited = threading.Event()
         pool.on("worker_exit", lambda _: exited.set())
         assert not exited.wait(0.2)

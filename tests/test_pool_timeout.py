@@ -29,8 +29,8 @@ def test_timeout_counts_from_the_start_not_from_queueing() -> None:
     with Pool(lambda x: x, max_workers=1) as pool:
         gate = threading.Event()
         blocker = pool.submit(gate.wait, 5)
-        queued = pool.run("ok", timeout=0.2)
-        time.sleep(0.4)  # it waits longer than its timeout, but has not started yet
+        queued = pool.run("ok", timeout=0.5)
+        time.sleep(0.7)  # it waits longer than its timeout, but has not started yet
         gate.set()
         assert blocker.result(timeout=5) is True
         assert queued.result(timeout=5) == "ok"
