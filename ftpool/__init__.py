@@ -8,6 +8,8 @@ shared-memory atomics does.
 
 from __future__ import annotations
 
+from ._atomics import AtomicCounter, Atomics
+from ._channel import Channel, ChannelStats, select
 from ._context import (
     CancelToken,
     check_cancelled,
@@ -26,10 +28,9 @@ from ._errors import (
     Terminated,
     WouldBlock,
 )
-from ._runtime import GILEnabledWarning, RuntimeInfo, runtime
-
-# --- messaging (issue 3) ---
-from ._channel import Channel, ChannelStats, select
+from ._pool import Pool, UnknownHandlerError
+from ._pool_task import PoolFuture
+from ._poolstats import PoolStats, TimingSummary
 from ._port import (
     BroadcastChannel,
     Message,
@@ -37,60 +38,47 @@ from ._port import (
     MessagePort,
     receive_message_on_port,
 )
-from ._worker import Worker
-
-# --- end messaging ---
-# --- shared memory and atomics (issue 4) ---
-from ._atomics import AtomicCounter, Atomics
+from ._runtime import GILEnabledWarning, RuntimeInfo, runtime
 from ._shared import SharedArray, SharedBuffer
-# --- end shared memory ---
-# --- pool (issue 5) ---
-from ._pool import Pool, UnknownHandlerError
-from ._pool_task import PoolFuture
-from ._poolstats import PoolStats, TimingSummary
-
-# --- end pool ---
+from ._worker import Worker
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AtomicCounter",
+    "Atomics",
+    "BroadcastChannel",
     "BrokenPool",
     "CancelToken",
     "Cancelled",
+    "Channel",
+    "ChannelStats",
     "ClosedError",
     "EndOfChannel",
     "FtpoolError",
     "GILEnabledWarning",
+    "Message",
+    "MessageChannel",
+    "MessagePort",
+    "Pool",
+    "PoolFuture",
+    "PoolStats",
     "QueueFull",
     "RuntimeInfo",
+    "SharedArray",
+    "SharedBuffer",
     "Terminated",
+    "TimingSummary",
+    "UnknownHandlerError",
+    "Worker",
     "WouldBlock",
     "__version__",
     "check_cancelled",
     "is_main_thread",
     "parent_port",
+    "receive_message_on_port",
     "runtime",
+    "select",
     "thread_id",
     "worker_data",
-    # messaging (issue 3)
-    "BroadcastChannel",
-    "Channel",
-    "ChannelStats",
-    "Message",
-    "MessageChannel",
-    "MessagePort",
-    "Worker",
-    "receive_message_on_port",
-    "select",
-    # shared memory (issue 4)
-    "AtomicCounter",
-    "Atomics",
-    "SharedArray",
-    "SharedBuffer",
-    # pool (issue 5)
-    "Pool",
-    "PoolFuture",
-    "PoolStats",
-    "TimingSummary",
-    "UnknownHandlerError",
 ]
