@@ -8,7 +8,7 @@ from __future__ import annotations
 
 DEMOS: dict[str, tuple[str, str]] = {
     # name: (module under ftpool.demos, what it shows)
-    # messaging (issue 3)
+    # messaging
     "basic": ("basic", "a Worker counts while the main thread stays free (Basic Usage)"),
     "producer-consumer": (
         "producer_consumer",
@@ -18,7 +18,7 @@ DEMOS: dict[str, tuple[str, str]] = {
         "message_channel",
         "producer and consumer Workers talk directly through a MessageChannel",
     ),
-    # shared memory (issue 4)
+    # shared memory and atomics
     "atomic-counter": (
         "atomic_counter",
         "the article's Atomics load/add/sub, then threads adding to one counter, exact total",
@@ -27,7 +27,7 @@ DEMOS: dict[str, tuple[str, str]] = {
         "atomics_pool",
         "the article's pool of consumers woken by Atomics.wait/notify instead of 1 s polling",
     ),
-    # pool (issue 5)
+    # the pool
     "pool": ("pool", "the article's 5-consumer pool: round-robin dealing, 'end' broadcast"),
     "piscina": ("piscina", "Pool.run, named handlers, cancellation, timeouts, map and stats"),
 }
