@@ -417,13 +417,30 @@ class _UnboundedChannel[T](Channel[T]):
             _check_timeout(timeout, "Channel.receive")
         if _stopping:
             _check_stop()
-        try:
-            item = self._queue.get(False)  # the receive_nowait step
-        except Empty:
-            return self._receive_slow(True, timeout, _MISSING)
+        if _wakers and _get_ident() in _wakers:  # a Worker: terminate() must find it blocked
+            try:
+                item = self._queue.get(False)  # the receive_nowait step
+            except Empty:
+                return self._receive_slow(True, timeout, _MISSING)
+        else:
+            # Not a Worker, so nothing but an item or a token can wake it: block in the queue
+            # at once rather than raise and catch Empty first (the common case of a consumer
+            # that keeps up with its producer).
+            item = self._blocking_get(timeout)
         if item is _NUDGE:
             return self._receive_slow(True, timeout, item)
         return item  # type: ignore[no-any-return]
+
+    def _blocking_get(self, timeout: float | None) -> Any:
+        ident = _get_ident()
+        waiting = self._waiting
+        waiting.add(ident)
+        try:
+            return self._queue.get(True, timeout)
+        except Empty:
+            raise _timed_out("Channel.receive()", timeout) from None
+        finally:
+            waiting.discard(ident)
 
     def receive_nowait(self) -> T:
         if _stopping:
@@ -453,13 +470,20 @@ class _UnboundedChannel[T](Channel[T]):
 
     def __iter__(self) -> Iterator[T]:
         get = self._queue.get  # bound here: this thread owns its reference count
+        ident = _get_ident()
+        waiting = self._waiting
         while True:
             if _stopping:
                 _check_stop()
-            try:
-                item = get(False)
-            except Empty:
-                item = _MISSING
+            if _wakers and ident in _wakers:  # a Worker: see receive()
+                try:
+                    item = get(False)
+                except Empty:
+                    item = _MISSING
+            else:
+                waiting.add(ident)
+                item = get()
+                waiting.discard(ident)
             if item is _MISSING or item is _NUDGE:
                 try:
                     item = self._receive_slow(True, None, item)
