@@ -435,7 +435,10 @@ def scenario_lines(runs: list[Run], names: list[str]) -> list[str]:
         return []
     lines = ["## The seed's scenarios end to end", "",
              "Makespan [min-max] · serial sum / makespan (speedup over the same work without "
-             "threads) · ideal bound / makespan (100% = the best any schedule could do here):", ""]
+             "threads) · ideal bound / makespan (100% = the best any schedule could do here). "
+             "The bound comes from the serial run's fastest item of each stage; a figure a little "
+             "above 100% means the threads ran the stages faster than that serial run did (machine "
+             "noise), not a schedule better than ideal.", ""]
     for name in names:
         present = [r for r in runs if name in r.cases and not r.cases[name].get("error")]
         if not present:
