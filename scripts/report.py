@@ -213,7 +213,7 @@ class Scaling:
             if library not in libraries:
                 libraries.append(library)
         workers = sorted({n for _, n in times})
-        return Scaling(libraries, workers, times)
+        return Scaling(ordered(libraries), workers, times)
 
     def time(self, library: str, workers: int) -> Stat | None:
         values = self.times.get((library, workers))
@@ -231,6 +231,13 @@ class Scaling:
         if not mine or not theirs:
             return None
         return per_repeat_ratio(theirs, mine)
+
+
+def ordered(libraries: list[str]) -> list[str]:
+    """ftpool first, then its peers, then anything else in the order found (stable colours)."""
+    known = [FTPOOL, *PEERS]
+    return ([lib for lib in known if lib in libraries]
+            + [lib for lib in libraries if lib not in known])
 
 
 def efficiency(speedup: float, workers: int) -> float:
@@ -355,6 +362,7 @@ def summary_lines(runs: list[Run], scaling_cases: list[str]) -> list[str]:
         libraries: list[str] = []
         for scaling in per_run.values():
             libraries += [lib for lib in scaling.libraries if lib not in libraries]
+        libraries = ordered(libraries)
         workload = name.removeprefix("scaling.")
         for library in libraries:
             speed_rows.append([workload, library] + [
@@ -412,6 +420,7 @@ def detail_lines(runs: list[Run], scaling_cases: list[str]) -> list[str]:
         libraries: list[str] = []
         for scaling in per_run.values():
             libraries += [lib for lib in scaling.libraries if lib not in libraries]
+        libraries = ordered(libraries)
         rows = []
         for library in libraries:
             for run in present:
@@ -581,6 +590,7 @@ def draw_chart(runs: list[Run]) -> bytes:
             if name in run.cases:
                 libraries += [lb for lb in Scaling.of(run.cases[name]).libraries
                               if lb not in libraries]
+    libraries = ordered(libraries)
     colors = {lib: plt.get_cmap("tab10")(i) for i, lib in enumerate(libraries)}
     figure, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 4.6), squeeze=False,
                                 sharey=True)

@@ -308,3 +308,10 @@ def test_no_scaling_case_means_no_chart_and_no_error(tmp_path: Path) -> None:
     path.write_text(json.dumps(document(interpreter(False, None), [case])))
     files = report.outputs(report.load([path]), plot=True)
     assert sorted(files) == ["3.13.json", "report.md"]
+
+
+def test_libraries_come_in_a_fixed_order_ftpool_first() -> None:
+    assert report.ordered(["ProcessPoolExecutor", "extra", "threads", "ftpool Pool"]) == [
+        "ftpool Pool", "threads", "ProcessPoolExecutor", "extra"]
+    case = scaling_case({"ThreadPoolExecutor": flat(1, 1, 1), "ftpool Pool": flat(1, 1, 1)})
+    assert report.Scaling.of(case).libraries == ["ftpool Pool", "ThreadPoolExecutor"]

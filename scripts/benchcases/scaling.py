@@ -205,7 +205,8 @@ def _scaling(make_tasks: Callable[[bool], tuple[Callable[..., int], list[tuple[A
             checksums[metric(name, workers)] = checksum
     if len(set(checksums.values())) != 1:  # the same work everywhere, or the numbers mean nothing
         raise AssertionError(f"libraries computed different results: {checksums}")
-    return results
+    # report in a fixed order, whatever order they ran in
+    return {metric(name, n): results[metric(name, n)] for name in names for n in COUNTS}
 
 
 def _ratios() -> list[tuple[str, str]]:
