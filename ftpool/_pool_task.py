@@ -116,6 +116,7 @@ class PoolFuture(concurrent.futures.Future[T]):
     _exception = None
     _cancel_reason: object = None
     _task: Task | None = None  # set while the task is queued or running (cleared at its end)
+    _stopped_running = False  # cancelled after it started (its call ran, at least in part)
 
     def __init__(self) -> None:
         # concurrent.futures.Future.__init__ with a cheaper condition (see _FutureCondition) and
@@ -134,8 +135,12 @@ class PoolFuture(concurrent.futures.Future[T]):
         """
         task = self._task
         if task is not None:
+            if self.cancelled():
+                return True  # already cancelled, as the standard library answers
             task.cancel(FUTURE_CANCEL_REASON)
-            return self.cancelled()
+            # True only when the task was cancelled before it started: a running task may stop
+            # (and end cancelled) before this line, and that call still ran.
+            return self.cancelled() and not self._stopped_running
         return super().cancel()
 
     def result(self, timeout: float | None = None) -> T:
@@ -184,6 +189,8 @@ class PoolFuture(concurrent.futures.Future[T]):
             if state != PENDING and not (running and state == RUNNING):
                 return False
             self._cancel_reason = reason
+            if state == RUNNING:
+                self._stopped_running = True
             # Straight to CANCELLED_AND_NOTIFIED: ``wait()``/``as_completed()`` waiters learn
             # about it now, not when a worker would have dequeued it (the stdlib's delay).
             self._state = CANCELLED_AND_NOTIFIED

@@ -1,0 +1,53 @@
+"""Deterministic regression tests for races that the stress run (tests/stress) found.
+
+Each test forces the interleaving that the stress rounds hit by chance, so it fails every time on
+the code before the fix.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import threading
+
+import pytest
+
+import ftpool
+from ftpool import Pool
+from ftpool._context import current_state
+
+
+def _cooperative(started: threading.Event, in_callback: threading.Event,
+                 release: threading.Event) -> str:
+    """A task that blocks until its token is cancelled; the token's callback (which runs in the
+    cancelling thread, inside ``Future.cancel()``) waits until the task has ended."""
+    state = current_state()
+    assert state is not None
+    assert state.task_token is not None
+    woken = threading.Event()
+
+    def on_cancel(_reason: object) -> None:
+        woken.set()
+        in_callback.set()
+        release.wait(5)  # hold Future.cancel() here until the future ended cancelled
+
+    state.task_token.add_callback(on_cancel)
+    started.set()
+    woken.wait(5)
+    ftpool.check_cancelled()
+    return "not cancelled"
+
+
+def test_cancel_of_a_running_task_returns_false_even_if_it_stops_at_once() -> None:
+    # Found by the stress run: Future.cancel() on a running task returned True when the task
+    # stopped (and its future became cancelled) before cancel() read the state back. A True from
+    # cancel() must mean that the call never ran (concurrent.futures' contract).
+    with Pool(max_workers=1) as pool:
+        started, in_callback, release = threading.Event(), threading.Event(), threading.Event()
+        future = pool.submit(_cooperative, started, in_callback, release)
+        future.add_done_callback(lambda _f: release.set())
+        assert started.wait(5)
+        assert future.cancel() is False  # it was running: not cancelled *by this call*
+        assert future.cancelled()  # it stopped at its check
+        assert future.cancel() is True  # already cancelled, as the standard library answers
+        with pytest.raises(cf.CancelledError):
+            future.result(timeout=5)
