@@ -78,6 +78,12 @@ def worker_main(core: PoolCore, worker: PoolWorker) -> None:
         set_state(None)
 
 
+def _count_timed_out(counters: WorkerCounters, size: int) -> None:
+    """A task that the timer failed with ``TimeoutError`` before its worker could end it."""
+    counters.failed += size
+    counters.timed_out += size
+
+
 def _loop(core: PoolCore, worker: PoolWorker) -> None:
     """Take tasks and run them until the pool shuts down or this worker retires.
 
@@ -136,39 +142,17 @@ def _loop(core: PoolCore, worker: PoolWorker) -> None:
         timeout = task.timeout
         if timeout is not None:
             core.timer.arm(worker, _monotonic() + timeout, task)
-        # Each branch first marks the worker idle, then counts the outcome: stats() reads the
-        # counts before running_since, so a task is never seen both done and running.
+        error: BaseException | None = None
         try:
             result = task.execute()
         except BaseException as exc:
-            counters.running_since = 0.0
-            if task._cancelled and isinstance(exc, CancelledError):
-                # it stopped at a check of its own token: the future ends cancelled
-                if future._cancel_once(task._reason, running=True):
-                    counters.cancelled += size
-                else:  # the timer had failed it with TimeoutError first
-                    counters.failed += size
-                    counters.timed_out += size
-            elif future._set_exception_once(exc):
-                counters.failed += size
-            else:  # the timer had failed it first
-                counters.failed += size
-                counters.timed_out += size
-        else:
-            counters.running_since = 0.0
-            if future._set_result_once(result):
-                if task.__class__ is plain_task:
-                    counters.completed += 1
-                else:
-                    task.tally(counters, result)
-            else:  # the timer had failed it first
-                counters.failed += size
-                counters.timed_out += size
-            result = None
+            error = exc
+        # Everything is counted BEFORE the future ends: ending it wakes the waiters and runs the
+        # done-callbacks, and stats() read after result() (or map reading task.elapsed) must
+        # see this task. The worker is marked idle first: stats() reads the counts before
+        # running_since, so a task is never seen both done and running.
         end = perf_counter()
-        state.task_token = None
-        if timeout is not None:
-            worker.deadline = None
+        counters.running_since = 0.0
         elapsed = end - start
         counters.busy += elapsed
         samples = counters.samples
@@ -180,6 +164,33 @@ def _loop(core: PoolCore, worker: PoolWorker) -> None:
             run_ring[index] = elapsed / size
             task.elapsed = elapsed  # for map's adaptive chunk size
         counters.samples = samples + 1
+        if error is None:
+            if task.__class__ is plain_task:
+                counters.completed += 1
+                if not future._set_result_once(result):  # the timer had failed it first
+                    counters.completed -= 1
+                    _count_timed_out(counters, size)
+            else:
+                before = counters.completed, counters.failed, counters.cancelled
+                task.tally(counters, result)
+                if not future._set_result_once(result):  # the timer had failed it first
+                    counters.completed, counters.failed, counters.cancelled = before
+                    _count_timed_out(counters, size)
+            result = None
+        elif task._cancelled and isinstance(error, CancelledError):
+            # it stopped at a check of its own token: the future ends cancelled
+            counters.cancelled += size
+            if not future._cancel_once(task._reason, running=True):  # the timer failed it first
+                counters.cancelled -= size
+                _count_timed_out(counters, size)
+        else:
+            counters.failed += size
+            if not future._set_exception_once(error):  # the timer had failed it first
+                counters.timed_out += size
+        error = None
+        state.task_token = None
+        if timeout is not None:
+            worker.deadline = None
         if task.__class__ is plain_task and task.linked is None:
             future._task = None  # Task.release(), inlined for the common case
         else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import threading
+import time
 
 import pytest
 
@@ -51,3 +52,45 @@ def test_cancel_of_a_running_task_returns_false_even_if_it_stops_at_once() -> No
         assert future.cancel() is True  # already cancelled, as the standard library answers
         with pytest.raises(cf.CancelledError):
             future.result(timeout=5)
+
+
+@pytest.mark.parametrize("outcome", ["result", "exception"])
+def test_stats_read_after_result_count_the_task(outcome: str) -> None:
+    # Found by the parallel-threads run (test_utilization_of_a_busy_pool read 0.0): the worker
+    # counted a task (completed/failed, busy time, timing samples) only after its future had woken
+    # the waiters and run the done-callbacks, so stats() read right after result() missed it.
+    def task() -> str:
+        time.sleep(0.05)
+        if outcome == "exception":
+            raise ValueError("failed on purpose")
+        return "done"
+
+    with Pool(max_workers=1) as pool:
+        gate = threading.Event()
+        future = pool.submit(task)
+        # a done-callback runs in the worker thread as the future ends: hold the worker there
+        future.add_done_callback(lambda _f: gate.wait(5))
+        assert cf.wait([future], timeout=5).done
+        stats = pool.stats()
+        gate.set()
+    assert (stats.completed, stats.failed) == ((1, 0) if outcome == "result" else (0, 1))
+    assert stats.running == 0
+    assert stats.run_time.count == stats.wait_time.count == 1
+    assert stats.run_time.max >= 0.04
+    assert stats.utilization > 0
+
+
+def test_map_learns_chunk_run_times_before_the_chunk_is_consumed() -> None:
+    # The same race: a chunk's run time (which the adaptive chunk size learns from) was stored
+    # after its future ended, so map() could read 0.0 and double the chunk size for slow items.
+    from ftpool._pool_task import ChunkTask
+
+    with Pool(max_workers=1) as pool:
+        gate = threading.Event()
+        chunk = ChunkTask(time.sleep, [0.02, 0.02], star=False)
+        chunk.future.add_done_callback(lambda _f: gate.wait(5))
+        pool._core.push(chunk)
+        assert cf.wait([chunk.future], timeout=5).done
+        elapsed = chunk.elapsed
+        gate.set()
+    assert elapsed >= 0.03
