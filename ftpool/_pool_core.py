@@ -315,7 +315,8 @@ class PoolCore:
     def try_retire(self, worker: PoolWorker) -> bool:
         """After ``idle_timeout`` idle seconds: True when ``worker`` leaves the pool (it has more
         than ``min_workers``). Pairs with :meth:`push`'s read of the worker count: after leaving,
-        a task seen in the shared queue makes the worker come back (if the pool is not full)."""
+        a task seen in the shared queue makes the worker come back (if the pool is not full,
+        even during a shutdown)."""
         with self._lock:
             if self.shutdown_started or self._nworkers <= self.min_workers:
                 return False
@@ -326,7 +327,10 @@ class PoolCore:
             self._leave(worker)
         if self.balancer.has_shared_work():
             with self._lock:
-                if not self.shutdown_started and self._nworkers < self.max_workers:
+                # Come back for it, also when a shutdown began meanwhile: no worker can be started
+                # then, and the push that queued it counted this one, so it may be the only one
+                # left to run what is queued (a shutdown lets queued tasks finish).
+                if self._nworkers < self.max_workers:
                     with worker.lock:
                         worker.exited = False
                     self._nworkers += 1

@@ -94,3 +94,35 @@ def test_map_learns_chunk_run_times_before_the_chunk_is_consumed() -> None:
         elapsed = chunk.elapsed
         gate.set()
     assert elapsed >= 0.03
+
+
+def test_a_retiring_worker_comes_back_for_work_queued_as_the_pool_shuts_down() -> None:
+    # Found by the stress run (Pool(max_workers=1, idle_timeout=0.0) dropped with tasks queued):
+    # a worker retiring after idle_timeout left the pool; a submit that still counted it started
+    # no worker; then the pool shut down, and the worker, seeing the task, left anyway because no
+    # worker may start during a shutdown. The task never ran and its future never ended.
+    from ftpool._pool_task import Task
+
+    pool = Pool(max_workers=1, idle_timeout=0.0)
+    core = pool._core
+    balancer = core.balancer
+    original = balancer.has_shared_work
+    in_window, release = threading.Event(), threading.Event()
+
+    def has_shared_work() -> bool:  # called by the retiring worker after it left the pool
+        in_window.set()
+        release.wait(5)
+        return original()
+
+    balancer.has_shared_work = has_shared_work  # type: ignore[method-assign]
+    try:
+        assert pool.submit(abs, -1).result(timeout=5) == 1  # starts the worker; it idles
+        assert in_window.wait(5)  # it timed out idle and is leaving
+        task = Task(abs, (-2,), {})
+        balancer.push(task)  # what a submit that still counted the worker did: no new worker
+        pool.shutdown(wait=False)
+        release.set()
+        assert task.future.result(timeout=5) == 2
+    finally:
+        release.set()
+        pool.shutdown(wait=True)
