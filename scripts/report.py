@@ -336,7 +336,7 @@ def target_lines(runs: list[Run], scaling_cases: list[str]) -> list[str]:
         if speed is not None:
             eff = efficiency(speed.median, cores)
             verdict = "met" if eff >= TARGET_EFFICIENCY else "NOT met"
-            lines.append(f"- {name}: ftpool Pool efficiency at {cores} workers = **{eff:.0%}** "
+            lines.append(f"- {name}: ftpool Pool efficiency at {cores} workers = **{eff:.1%}** "
                          f"(speedup {speed.median:.2f}x {spread(speed, 'x')}; target >= "
                          f"{TARGET_EFFICIENCY:.0%}): {verdict}.")
         if gap is not None:

@@ -130,7 +130,7 @@ def test_report_table_has_speedup_efficiency_targets_and_peers(tmp_path: Path) -
     # processes scale on every configuration
     assert "| count | ProcessPoolExecutor | 2.00x · 100% [2.00-2.00] | 2.00x · 100%" in text
     # targets: efficiency 96% met; 0.6 / 0.625 = 0.96 -> Pool 4.0% slower than threads: met
-    assert "ftpool Pool efficiency at 2 workers = **96%**" in text
+    assert "ftpool Pool efficiency at 2 workers = **96.0%**" in text
     assert "**4.0% slower than** plain threads" in text
     assert text.count(": met.") == 2
     assert "NOT met" not in text
@@ -147,7 +147,7 @@ def test_a_missed_target_says_not_met(tmp_path: Path) -> None:
     path = tmp_path / "off.json"
     path.write_text(json.dumps(document(interpreter(True, "0"), [scaling_case(off)])))
     text = report.build_report(report.load([path]))
-    assert "= **62%**" in text
+    assert "= **62.5%**" in text
     assert "**37.5% slower than**" in text
     assert text.count("NOT met") == 2
 
