@@ -47,12 +47,16 @@ def _provision() -> None:
     # the provisioning tests check explicit interpreters with the real pair
     os.environ["FTPOOL_TEST_FTPOOL_PYTHON_T"] = paths["3.13t"]
     os.environ["FTPOOL_TEST_FTPOOL_PYTHON"] = paths["3.13"]
-    bindir = str(Path(paths["3.13t"]).parent)
+    # scripts/provision links exactly these two as python3.13t and python3.13 in its bin/ (the
+    # free-threaded build's own bin/ also holds a python3.13, so only the links go on PATH)
     cache_bin = Path(os.environ.get("FTPOOL_CACHE") or Path(
         os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ftpool") / "bin"
-    os.environ["PATH"] = os.pathsep.join([str(cache_bin), bindir, os.environ.get("PATH", "")])
+    os.environ["PATH"] = os.pathsep.join([str(cache_bin), os.environ.get("PATH", "")])
 
 
+# Each session sets PYTHON_GIL itself; one exported by the caller would reach the GIL build,
+# whose interpreter refuses to start with PYTHON_GIL=0.
+os.environ.pop("PYTHON_GIL", None)
 _provision()
 
 
