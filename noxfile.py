@@ -92,6 +92,37 @@ def bench(session: nox.Session) -> None:
     session.run("python", str(ROOT / "scripts" / "bench"), *session.posargs, env=_env(session))
 
 
+# --- stress (issue 7) -----------------------------------------------------------------------------
+STRESS_SECONDS = "30"  # per scenario; the normal test run gives each 2 s
+
+
+@nox.session(python=PYTHONS)
+def stress(session: nox.Session) -> None:
+    """The long stress run (tests/stress): randomized rounds over Pool, Channel, ports and atomics
+    with faults injected, invariants checked after every round; prints the seed and a summary
+    (tasks and messages pushed, faults, lost/duplicated/hung/leaked). FTPOOL_STRESS_SECONDS (per
+    scenario, default 30), FTPOOL_STRESS_SEED (replay), FTPOOL_STRESS_ROUNDS; pytest options
+    after --, e.g. -- -k pool."""
+    _install(session, "test")
+    seconds = os.environ.get("FTPOOL_STRESS_SECONDS") or STRESS_SECONDS
+    env = {**_env(session), "FTPOOL_STRESS_SECONDS": seconds}
+    session.run("python", "-m", "pytest", str(ROOT / "tests" / "stress"), "-p", "no:cacheprovider",
+                f"--timeout={float(seconds) + 120:.0f}", *session.posargs, env=env)
+
+
+@nox.session(python="3.13t")
+def tests_parallel(session: nox.Session) -> None:
+    """The API tests with pytest-run-parallel: each test body on 4 threads at once (GIL off);
+    tests marked single_thread run once. The stress tests run in `tests` (whole-process)."""
+    _install(session, "test", "parallel")
+    session.run("python", "-m", "pytest", "--parallel-threads=4", "-p", "no:cacheprovider",
+                "--ignore", str(ROOT / "tests" / "stress"),
+                "--ignore", str(ROOT / "tests" / "test_provision.py"),
+                "--ignore", str(ROOT / "tests" / "test_bench_report.py"),
+                *session.posargs, env=_env(session))
+# --- end stress (issue 7) -------------------------------------------------------------------------
+
+
 # --- compare (issue 6) ----------------------------------------------------------------------------
 # configuration -> (interpreter, PYTHON_GIL). None unsets PYTHON_GIL: the GIL build refuses "0".
 COMPARE_CONFIGS: dict[str, tuple[str, str | None]] = {

@@ -5,7 +5,14 @@
   alive after it fails the test with the thread's name.
 - ``pytest_sessionfinish``: on a free-threaded build the run fails when the GIL is on at the end
   (something imported an extension that switched it on and ``PYTHON_GIL=0`` was not set), unless
-  ``FTPOOL_ALLOW_GIL=1`` says that this run is the "GIL forced on" configuration on purpose.
+  ``FTPOOL_ALLOW_GIL=1`` says that this run is the "GIL forced on" configuration on purpose. It
+  also fails the run when a thread is still alive at the end (a session-level leak check, which
+  also covers what runs outside the tests: fixtures, collection).
+- Under pytest-run-parallel (``nox -s tests_parallel``: every test body runs on several threads at
+  once) the per-test leak check still applies: the plugin joins its threads inside the call, so
+  whatever is left belongs to the test. Tests marked ``single_thread`` (process-wide state: thread
+  counts, the GIL, ``threading.excepthook``) are run on one thread (the plugin's
+  ``thread_unsafe``).
 """
 
 from __future__ import annotations
@@ -54,7 +61,32 @@ def no_thread_leak(request: pytest.FixtureRequest) -> Iterator[None]:
         pytest.fail(f"{request.node.nodeid} leaked threads still running: {sorted(leaked)}")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # pytest-run-parallel registers "thread_unsafe"; without the plugin there is nothing to map
+    if not any(line.startswith("thread_unsafe") for line in config.getini("markers")):
+        return
+    for item in items:
+        if item.get_closest_marker("single_thread") is not None:
+            item.add_marker(pytest.mark.thread_unsafe(reason="marked single_thread"))
+
+
+def _alive_threads(grace: float) -> list[str]:
+    deadline = time.monotonic() + grace
+    alive = []
+    for thread in threading.enumerate():
+        if thread is threading.main_thread() or _is_harness_thread(thread):
+            continue
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            alive.append(thread.name)
+    return sorted(alive)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    leaked = _alive_threads(LEAK_GRACE_SECONDS)
+    if leaked:
+        sys.stderr.write(f"\nFAILED: threads still running at the end of the session: {leaked}\n")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if not free_threaded_build() or os.environ.get("FTPOOL_ALLOW_GIL") == "1":
         return
     if gil_enabled():
