@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
@@ -9,13 +10,22 @@ from messaging_helpers import captured_excepthook
 
 from ftpool import BroadcastChannel, ClosedError, EndOfChannel, WouldBlock
 
+_names = itertools.count()
+
+
+def unique(base: str) -> str:
+    """A group name no other test uses: groups are process-wide, so tests running at the same
+    time (pytest-run-parallel) must not share one."""
+    return f"{base}-{next(_names)}"
+
 
 def test_every_other_instance_receives_each_message_in_order() -> None:
+    news = unique("news")
     with (
-        BroadcastChannel("news") as one,
-        BroadcastChannel("news") as two,
-        BroadcastChannel("news") as three,
-        BroadcastChannel("other") as stranger,
+        BroadcastChannel(news) as one,
+        BroadcastChannel(news) as two,
+        BroadcastChannel(news) as three,
+        BroadcastChannel(unique("other")) as stranger,
     ):
         one.post_message("a")
         two.post_message("b")
@@ -28,12 +38,13 @@ def test_every_other_instance_receives_each_message_in_order() -> None:
             one.receive_nowait()  # the poster does not receive its own message
         with pytest.raises(WouldBlock):
             stranger.receive_nowait()
-        assert one.name == "news"
+        assert one.name == news
 
 
 def test_closed_instance_leaves_the_group_and_drains() -> None:
-    sender = BroadcastChannel("group")
-    receiver = BroadcastChannel("group")
+    group = unique("group")
+    sender = BroadcastChannel(group)
+    receiver = BroadcastChannel(group)
     sender.post_message(1)
     receiver.close()
     receiver.close()  # idempotent
@@ -49,8 +60,9 @@ def test_closed_instance_leaves_the_group_and_drains() -> None:
 
 
 def test_listeners_run_on_a_thread_that_ends_with_close(monkeypatch: pytest.MonkeyPatch) -> None:
-    poster = BroadcastChannel("listen")
-    listener = BroadcastChannel("listen")
+    group = unique("listen")
+    poster = BroadcastChannel(group)
+    listener = BroadcastChannel(group)
     got: list[int] = []
     closed = threading.Event()
 

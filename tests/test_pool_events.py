@@ -98,6 +98,7 @@ def test_unknown_event_and_bad_callback() -> None:
             pool.on("drain", 42)  # type: ignore[arg-type]
 
 
+@pytest.mark.single_thread  # swaps threading.excepthook, which is process-wide
 def test_a_raising_listener_is_reported_and_the_pool_goes_on() -> None:
     reported: list[BaseException] = []
     original = threading.excepthook

@@ -81,11 +81,21 @@ def test_initializer_failing_on_one_worker_only(caplog: pytest.LogCaptureFixture
 
     caplog.set_level(logging.CRITICAL, logger="concurrent.futures")
     pool = Pool(max_workers=2, initializer=init)
-    gate = threading.Event()
-    first = pool.submit(gate.wait, 5)  # worker 1 takes it
-    second = pool.submit(abs, 1)  # starts worker 2, whose initializer fails
-    with pytest.raises(BrokenPool):
-        second.result(timeout=5)
+    gate, started = threading.Event(), threading.Event()
+
+    def hold() -> bool:
+        started.set()
+        return gate.wait(5)
+
+    first = pool.submit(hold)
+    assert started.wait(5)  # worker 1 runs it (else the failing initializer would fail it too)
+    try:
+        second = pool.submit(abs, 1)  # starts worker 2, whose initializer fails
+    except BrokenPool:
+        pass  # it failed before this submit returned: the submit refused the task (not queued)
+    else:
+        with pytest.raises(BrokenPool):
+            second.result(timeout=5)
     gate.set()
     assert first.result(timeout=5) is True  # the running task still finished
     pool.close()

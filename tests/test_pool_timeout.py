@@ -5,6 +5,7 @@ per pool, ended with the pool."""
 from __future__ import annotations
 
 import gc
+import itertools
 import threading
 import time
 
@@ -19,6 +20,14 @@ def spin(seconds: float) -> str:
     while time.monotonic() < deadline:
         ftpool.check_cancelled()
     return "finished"
+
+
+_prefixes = itertools.count()
+
+
+def unique(prefix: str) -> str:
+    """A thread name prefix no other pool uses (tests may run at the same time)."""
+    return f"{prefix}{next(_prefixes)}"
 
 
 def timer_threads(prefix: str) -> list[threading.Thread]:
@@ -76,22 +85,24 @@ def test_timeout_zero_expires_at_start() -> None:
 
 
 def test_many_timeouts_one_timer_thread_ended_with_the_pool() -> None:
-    with Pool(spin, max_workers=2, thread_name_prefix="tmo") as pool:
+    prefix = unique("tmo")
+    with Pool(spin, max_workers=2, thread_name_prefix=prefix) as pool:
         futures = [pool.run(10.0, timeout=0.02 + 0.01 * (i % 3)) for i in range(12)]
         for future in futures:
             with pytest.raises(TimeoutError):
                 future.result(timeout=5)
-        assert len(timer_threads("tmo")) == 1
-        threads = timer_threads("tmo")
+        assert len(timer_threads(prefix)) == 1
+        threads = timer_threads(prefix)
     for thread in threads:
         thread.join(5)
         assert not thread.is_alive()
 
 
 def test_no_timer_thread_without_timeouts() -> None:
-    with Pool(lambda x: x, max_workers=1, thread_name_prefix="notmo") as pool:
+    prefix = unique("notmo")
+    with Pool(lambda x: x, max_workers=1, thread_name_prefix=prefix) as pool:
         pool.run(1).result(timeout=5)
-        assert timer_threads("notmo") == []
+        assert timer_threads(prefix) == []
 
 
 def test_an_earlier_deadline_wakes_the_timer() -> None:
@@ -109,23 +120,25 @@ def test_an_earlier_deadline_wakes_the_timer() -> None:
 
 def test_timer_thread_ends_when_all_workers_retired_and_comes_back() -> None:
     exited = threading.Semaphore(0)
-    with Pool(spin, max_workers=1, idle_timeout=0.01, thread_name_prefix="tmr") as pool:
+    prefix = unique("tmr")
+    with Pool(spin, max_workers=1, idle_timeout=0.01, thread_name_prefix=prefix) as pool:
         pool.on("worker_exit", lambda _: exited.release())
         with pytest.raises(TimeoutError):
             pool.run(10.0, timeout=0.01).result(timeout=5)
         assert exited.acquire(timeout=5)  # the only worker retired
-        for thread in timer_threads("tmr"):
+        for thread in timer_threads(prefix):
             thread.join(5)  # and the timer thread ended with it
-        assert timer_threads("tmr") == []
+        assert timer_threads(prefix) == []
         with pytest.raises(TimeoutError):
             pool.run(10.0, timeout=0.01).result(timeout=5)
 
 
 def test_dropped_pool_leaves_no_timer_thread() -> None:
-    pool = Pool(spin, max_workers=1, thread_name_prefix="tmrdrop")
+    prefix = unique("tmrdrop")
+    pool = Pool(spin, max_workers=1, thread_name_prefix=prefix)
     with pytest.raises(TimeoutError):
         pool.run(10.0, timeout=0.01).result(timeout=5)
-    threads = [t for t in threading.enumerate() if t.name.startswith("tmrdrop")]
+    threads = [t for t in threading.enumerate() if t.name.startswith(f"{prefix}_")]
     assert len(threads) == 2
     del pool
     gc.collect()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from typing import Any
 
@@ -19,9 +20,17 @@ from ftpool import (
     receive_message_on_port,
 )
 
+_names = itertools.count()
 
-def listener_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.endswith(" listener")]
+
+def unique(base: str) -> str:
+    """A name no other test (or parallel run of this one) uses."""
+    return f"{base}-{next(_names)}"
+
+
+def listener_threads(channel: str = "") -> list[threading.Thread]:
+    return [t for t in threading.enumerate()
+            if t.name.endswith(" listener") and t.name.startswith(channel)]
 
 
 def test_unpacks_and_carries_messages_both_ways_in_order() -> None:
@@ -112,15 +121,15 @@ def test_ports_cannot_be_created_directly() -> None:
 
 
 def test_message_listener_runs_in_order_on_one_thread_that_ends_with_the_port() -> None:
-    before = len(listener_threads())
-    a, b = MessageChannel()
+    name = unique("listened")  # its threads are named after it: parallel runs do not mix
+    a, b = MessageChannel(name)
     a.post_message(0)  # queued before any listener: delivered when the first one is added
-    assert len(listener_threads()) == before  # no thread until a "message" listener is added
+    assert listener_threads(name) == []  # no thread until a "message" listener is added
     seen: list[tuple[int, str]] = []
     b.on("close", lambda: seen.append((-1, threading.current_thread().name)))
-    assert len(listener_threads()) == before  # "close" alone starts no thread
+    assert listener_threads(name) == []  # "close" alone starts no thread
     b.on("message", lambda m: seen.append((m, threading.current_thread().name)))
-    assert len(listener_threads()) == before + 1
+    assert len(listener_threads(name)) == 1
     for i in range(1, 200):
         a.post_message(i)
     a.close()
@@ -129,7 +138,7 @@ def test_message_listener_runs_in_order_on_one_thread_that_ends_with_the_port() 
     names = {name for _, name in seen}
     assert len(names) == 1
     assert names != {threading.current_thread().name}
-    assert len(listener_threads()) == before  # the listener thread ended with the port
+    assert listener_threads(name) == []  # the listener thread ended with the port
 
 
 def test_raising_listener_is_reported_and_delivery_continues(

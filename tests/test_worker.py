@@ -166,6 +166,7 @@ def test_sys_exit_sets_the_exit_code_without_error() -> None:
     assert Worker(sys.exit).join(5) == 0
 
 
+@pytest.mark.single_thread  # counts every thread of the process
 def test_non_callable_target_is_a_type_error_and_starts_nothing() -> None:
     before = threading.active_count()
     with pytest.raises(TypeError, match="callable"):
