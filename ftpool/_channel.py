@@ -10,8 +10,8 @@ Semantics (those of trio's memory channels and Go's channels, for blocking Pytho
   receivers first drain what was queued, then get :class:`EndOfChannel` ("you closed it" and "the
   other side is done" are different errors). Every blocked sender and receiver wakes at once.
 * Waiting is done by the queue or by a condition variable, never by polling. ``timeout`` is in
-  seconds (``None`` waits forever, a negative one raises ``ValueError``); it expires with the
-  builtin ``TimeoutError``.
+  seconds (``None`` waits forever, a negative one raises ``ValueError``, one that is not a number
+  ``TypeError``); it expires with the builtin ``TimeoutError``.
 * Inside a Worker whose ``terminate()`` was called, every ftpool call raises :class:`Terminated`,
   and a worker blocked in one is woken to raise it.
 
@@ -164,7 +164,16 @@ def _check_stop() -> None:
 
 
 def _check_timeout(timeout: float | None, where: str) -> None:
-    if timeout is not None and not timeout >= 0:  # also rejects NaN
+    if timeout is None:
+        return
+    if timeout.__class__ is not float and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float)
+    ):
+        raise TypeError(
+            f"{where}: timeout must be a number of seconds (int or float), or None to wait "
+            f"forever; got {type(timeout).__name__} {timeout!r}"
+        )
+    if not timeout >= 0:  # also rejects NaN
         raise ValueError(
             f"{where}: timeout must be a number of seconds >= 0, or None to wait forever; "
             f"got {timeout!r}"

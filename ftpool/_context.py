@@ -104,8 +104,14 @@ class CancelToken:
         """Run ``callback(reason)`` when the token is cancelled.
 
         Returns False, without calling it, when the token is already cancelled, so the caller can
-        act at once and the callback never runs twice.
+        act at once and the callback never runs twice. A callback that is not callable raises
+        ``TypeError`` here (not later, in whichever thread cancels).
         """
+        if not callable(callback):
+            raise TypeError(
+                f"CancelToken.add_callback(callback): the callback must be callable (it is called "
+                f"with the reason), got {type(callback).__name__}"
+            )
         with self._lock:
             if self._callbacks is None:
                 return False

@@ -299,12 +299,18 @@ class MessageChannel:
 
     ``ch.port1`` and ``ch.port2``; it unpacks: ``a, b = MessageChannel()``. What one port posts the
     other receives, in order, in both directions. Hand a port to another thread through
-    ``Worker(data=...)`` or inside a message.
+    ``Worker(data=...)`` or inside a message. ``name`` (optional) names the ports
+    (``<name>.port1``) and their listener threads; a name that is not a str raises ``TypeError``.
     """
 
     __slots__ = ("port1", "port2")
 
     def __init__(self, name: str | None = None) -> None:
+        if name is not None and not isinstance(name, str):
+            raise TypeError(
+                f"MessageChannel(name): name must be a str (it names the ports and their listener "
+                f"threads) or None, got {type(name).__name__}"
+            )
         base = name or f"MessageChannel-{next(_port_ids)}"
         self.port1, self.port2 = _port_pair(f"{base}.port1", f"{base}.port2")
 
