@@ -148,6 +148,11 @@ class Pool(concurrent.futures.Executor):
             raise TypeError(f"task must be a callable or None, got {type(task).__name__}")
         if not isinstance(thread_name_prefix, str):
             raise TypeError("thread_name_prefix must be a str")
+        if handlers is not None and not isinstance(handlers, Mapping):
+            raise TypeError(
+                f"handlers must be a mapping of name -> callable (e.g. a dict) or None, got "
+                f"{type(handlers).__name__}"
+            )
         self._handlers: dict[str, Callable[[Any], Any]] = {}
         for name, fn in (handlers or {}).items():
             self._check_handler(name, fn)
@@ -342,6 +347,11 @@ class Pool(concurrent.futures.Executor):
 
             return register
         fn = name_or_fn
+        if not callable(fn):
+            raise TypeError(
+                f"handler() takes a name (str) or a function to register, got "
+                f"{type(fn).__name__}: use @pool.handler or @pool.handler('name')"
+            )
         self._add_handler(getattr(fn, "__name__", None), fn)
         return fn
 
@@ -441,7 +451,9 @@ class Pool(concurrent.futures.Executor):
         return self._core.balancer.name
 
     def __repr__(self) -> str:
-        core = self._core
+        core: PoolCore | None = getattr(self, "_core", None)
+        if core is None:  # __init__ raised (repr() from a traceback or a debugger)
+            return "<ftpool.Pool (not initialized)>"
         state = "broken" if core.broken else "shut down" if core.shutdown_started else "open"
         return (
             f"<ftpool.Pool {state} workers={core.worker_count}/{core.max_workers} "
