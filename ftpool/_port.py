@@ -280,6 +280,12 @@ class MessagePort:
         _check_timeout(timeout, "MessagePort.wait_closed")
         return self._delivery.join(timeout)
 
+    def _close_sending(self) -> None:
+        """Close only the direction this port posts in: the peer receives what was posted, then
+        :class:`EndOfChannel`; posting here raises :class:`ClosedError`; the peer can still post
+        to this port. (At interpreter exit, every Worker's creator side is closed so.)"""
+        self._out.close()
+
     def _after_drain(self, hook: Callable[[], None]) -> None:
         self._delivery.after_drain(hook)
 

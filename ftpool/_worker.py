@@ -12,18 +12,28 @@ token; the worker's next ftpool call (``receive``, ``post_message``, ``send``, `
 ``check_cancelled()`` ...) raises :class:`~ftpool.Terminated`, and a worker blocked in one of them
 is woken at once to raise it. A worker that ends by raising ``Terminated`` after ``terminate()``
 exits with code 1 (Node's exit code for a terminated worker) and is not reported as an error.
+
+Interpreter exit (as ``concurrent.futures`` stops its executors): once the main thread has
+returned, every Worker's creator side is closed for sending, so a worker waiting for work from
+its creator does not keep the process alive forever. The worker still receives everything that
+was posted to it, then :class:`~ftpool.EndOfChannel`: ``for msg in parent_port()`` ends, and an
+``EndOfChannel`` that ends the target from then on is a normal end (exit code 0, not an error).
+The worker can still post to its creator ("message" listeners deliver it all before the process
+exits). A worker blocked elsewhere (a Channel nobody closes, a long computation) is waited for,
+as Python waits for any non-daemon thread.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
 
 from ._channel import Channel, _check_timeout, _deadline, _remaining, _Waker
 from ._context import ThreadState, new_thread_id, set_state
-from ._errors import ClosedError, Terminated
+from ._errors import ClosedError, EndOfChannel, Terminated
 from ._events import Listeners, report
 from ._port import _port_pair
 
@@ -33,6 +43,24 @@ __all__ = ["Worker"]
 TERMINATED_EXIT_CODE = 1
 
 _EVENTS = ("online", "message", "error", "exit")
+
+# --- interpreter exit (see the module docstring) ---
+_live: weakref.WeakSet[Worker] = weakref.WeakSet()  # Workers whose thread may still run
+_interpreter_exiting = False
+_live_lock = threading.Lock()  # guards _live and _interpreter_exiting
+
+
+def _python_exit() -> None:
+    """Runs once the main thread has returned, before Python joins the non-daemon threads."""
+    global _interpreter_exiting
+    with _live_lock:
+        _interpreter_exiting = True
+        workers = list(_live)
+    for worker in workers:
+        worker._close_at_exit()
+
+
+threading._register_atexit(_python_exit)  # type: ignore[attr-defined]
 
 
 class Worker:
@@ -62,6 +90,7 @@ class Worker:
     __slots__ = (
         "__weakref__",
         "_args",
+        "_closed_at_exit",
         "_exception",
         "_exit_code",
         "_finished",
@@ -112,8 +141,18 @@ class Worker:
         self._exit_code: int | None = None
         self._exception: BaseException | None = None
         self._reported = False
+        self._closed_at_exit = False
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=False)
+        with _live_lock:
+            _live.add(self)
+            exiting = _interpreter_exiting
+        if exiting:  # created during interpreter exit: nothing more can be posted to it
+            self._close_at_exit()
         self._thread.start()
+
+    def _close_at_exit(self) -> None:
+        self._closed_at_exit = True
+        self._port._close_sending()
 
     # ---------------------------------------------------------------- the worker thread
 
@@ -136,6 +175,11 @@ class Worker:
             code = TERMINATED_EXIT_CODE
             if not state.stop.cancelled:
                 error = exc  # raised by the target itself, not by terminate(): an error
+        except EndOfChannel as exc:
+            if not self._closed_at_exit:
+                code = 1
+                error = exc
+            # else: its creator side was closed at interpreter exit: a normal end (code 0)
         except SystemExit as exc:
             code = _exit_code_of(exc)
         except BaseException as exc:
@@ -147,6 +191,8 @@ class Worker:
             self._kwargs = {}
             self._waker.uninstall()
             set_state(None)
+            with _live_lock:
+                _live.discard(self)
             with self._lock:
                 self._exit_code = code
                 self._exception = error
@@ -210,7 +256,8 @@ class Worker:
     def post_message(self, message: Any) -> None:
         """Send ``message`` to the worker (it gets it from ``parent_port()``). Never blocks.
 
-        Raises :class:`ClosedError` once the worker has exited (its port is closed).
+        Raises :class:`ClosedError` once the worker has exited (its port is closed), and once
+        the interpreter is exiting (see the module docstring).
         """
         try:
             self._port.post_message(message)
