@@ -136,9 +136,15 @@ def test_every_entry_point_refuses_work_after_close(how: str) -> None:
 
 
 def test_queue_full_leaves_the_counters_as_they_were() -> None:
-    gate = threading.Event()
+    gate, started = threading.Event(), threading.Event()
+
+    def hold() -> bool:
+        started.set()
+        return gate.wait(5)
+
     with Pool(max_workers=1, max_queue=2) as pool:
-        running = pool.submit(gate.wait, 5)
+        running = pool.submit(hold)
+        assert started.wait(5)  # the worker runs it: the queue is empty
         queued = [pool.submit(abs, -i) for i in range(2)]
         before = counters(pool)
         for _ in range(3):
@@ -153,9 +159,15 @@ def test_queue_full_leaves_the_counters_as_they_were() -> None:
 
 
 def test_run_with_a_rejected_task_leaves_the_token_unlinked() -> None:
-    gate = threading.Event()
+    gate, started = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        started.set()
+        gate.wait(5)
+
     with Pool(lambda x: x, max_workers=1, max_queue=1) as pool:
-        pool.submit(gate.wait, 5)
+        pool.submit(hold)
+        assert started.wait(5)  # the worker runs it: the queue is empty
         pool.run(1)  # fills the queue
         token = CancelToken()
         with pytest.raises(QueueFull):
@@ -243,6 +255,7 @@ def test_done_callbacks_and_listeners_calling_back_into_the_pool(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     events: list[object] = []
+    callback_done = threading.Event()
     with captured_excepthook(monkeypatch) as reported:
         pool = Pool(max_workers=1)
 
@@ -250,6 +263,7 @@ def test_done_callbacks_and_listeners_calling_back_into_the_pool(
             events.append(("cancel a done future", future.cancel()))
             events.append(("result", future.result()))
             events.append(("resubmit", pool.submit(abs, -5)))  # no waiting in a callback
+            callback_done.set()
 
         def on_exit(_worker_id: int) -> None:  # the pool is shut down by now
             pool.submit(abs, 1)  # raises: reported, and the pool finishes anyway
@@ -258,6 +272,7 @@ def test_done_callbacks_and_listeners_calling_back_into_the_pool(
         future = pool.submit(abs, -4)
         future.add_done_callback(on_done)
         assert future.result(timeout=5) == 4
+        assert callback_done.wait(5)  # it runs in the worker after the future ended
         pool.close(timeout=5)
     assert events[0] == ("cancel a done future", False)
     assert events[1] == ("result", 4)
