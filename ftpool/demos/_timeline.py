@@ -13,7 +13,7 @@ import argparse
 import sys
 import threading
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 DEFAULT_SCALE = 0.3  # the article's 1.5 s and 1 s become 0.45 s and 0.3 s
 
@@ -63,17 +63,31 @@ def spin(iterations: int) -> int:
     return count
 
 
-def parse_scale(argv: list[str], prog: str, description: str) -> float:
-    """Parse ``[--scale S]``; exits with a usage message on bad input."""
-    parser = argparse.ArgumentParser(prog=f"python -m ftpool demo {prog}", description=description)
+class _DemoParser(argparse.ArgumentParser):
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        parsed = super().parse_args(args, namespace)
+        if not parsed.scale > 0:
+            self.error(f"--scale must be > 0, got {parsed.scale}")
+        return parsed
+
+
+def demo_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The command line every demo shares: ``[--scale S]``; a demo may add its own options."""
+    parser = _DemoParser(
+        prog=f"python -m ftpool demo {prog}",
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--scale",
         type=float,
         default=DEFAULT_SCALE,
         help=f"multiply the article's times by S (default {DEFAULT_SCALE}; 1 = the article's)",
     )
-    args = parser.parse_args(argv)
-    if not args.scale > 0:
-        parser.error(f"--scale must be > 0, got {args.scale}")
-    scale: float = args.scale
+    return parser
+
+
+def parse_scale(argv: list[str], prog: str, description: str) -> float:
+    """Parse ``[--scale S]``; exits with a usage message on bad input."""
+    scale: float = demo_parser(prog, description).parse_args(argv).scale
     return scale

@@ -17,7 +17,6 @@ article's first consumer (``setTimeout`` polling every 1 s) would start it up to
 
 from __future__ import annotations
 
-import argparse
 import collections
 import statistics
 from collections.abc import Callable
@@ -35,13 +34,12 @@ from ftpool import (
     receive_message_on_port,
 )
 
-from ._timeline import Timeline, iterations_for, spin
+from ._timeline import Timeline, demo_parser, iterations_for, spin
 
 ITEMS = 5
 PRODUCE_SECONDS = 1.5
 CONSUME_SECONDS = 1.0
 POLL_SECONDS = 1.0  # the article's first consumer: setTimeout(resolve, 1000)
-DEFAULT_SCALE = 0.3
 DEFAULT_CONSUMERS = 2  # "so that there are 2 consumers processing data at the same time"
 
 timeline = Timeline()
@@ -170,17 +168,10 @@ class AtomicsPool:
 def main(argv: list[str]) -> int:
     """Run the demo; returns the exit code."""
     global timeline
-    parser = argparse.ArgumentParser(prog="python -m ftpool demo atomics-pool",
-                                     description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", type=float, default=DEFAULT_SCALE,
-                        help=f"multiply the article's times by S (default {DEFAULT_SCALE}; "
-                        "1 = the article's)")
+    parser = demo_parser("atomics-pool", __doc__ or "")
     parser.add_argument("--consumers", type=int, default=DEFAULT_CONSUMERS,
                         help=f"consumers in the pool (default {DEFAULT_CONSUMERS})")
     args = parser.parse_args(argv)
-    if not args.scale > 0:
-        parser.error(f"--scale must be > 0, got {args.scale}")
     if args.consumers < 1:
         parser.error(f"--consumers must be >= 1, got {args.consumers}")
     produce = iterations_for(PRODUCE_SECONDS * args.scale)

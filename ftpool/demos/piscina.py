@@ -8,15 +8,13 @@ Every step prints what it shows; times are multiplied by ``--scale``.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import ftpool
 from ftpool import Cancelled, CancelToken, Pool
 
-from ._timeline import Timeline, iterations_for, spin
+from ._timeline import Timeline, demo_parser, iterations_for, spin
 
-DEFAULT_SCALE = 0.3
 WORKERS = 2
 
 timeline = Timeline()
@@ -46,20 +44,7 @@ def count_until_cancelled(iterations: int) -> str:
 def main(argv: list[str]) -> int:
     """Run the demo; returns the exit code."""
     global timeline
-    parser = argparse.ArgumentParser(
-        prog="python -m ftpool demo piscina",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--scale",
-        type=float,
-        default=DEFAULT_SCALE,
-        help=f"multiply the demo's times by S (default {DEFAULT_SCALE})",
-    )
-    args = parser.parse_args(argv)
-    if not args.scale > 0:
-        parser.error(f"--scale must be > 0, got {args.scale}")
+    args = demo_parser("piscina", __doc__ or "").parse_args(argv)
     long_work = iterations_for(2.0 * args.scale)
     timeline = Timeline()
     ok = True

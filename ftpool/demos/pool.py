@@ -16,7 +16,6 @@ lands in the future instead of killing it; ``pool.close()`` waits for every item
 
 from __future__ import annotations
 
-import argparse
 import threading
 from concurrent.futures import Future
 from typing import Any
@@ -24,13 +23,12 @@ from typing import Any
 import ftpool
 from ftpool import MessageChannel, MessagePort, Pool, PoolFuture, Worker
 
-from ._timeline import Timeline, iterations_for, spin
+from ._timeline import Timeline, demo_parser, iterations_for, spin
 
 ITEMS = 5
 PRODUCE_SECONDS = 1.5
 CONSUME_SECONDS = 1.0
 CONSUMERS = 5  # new Pool('./consumer.js', 5, channel.port2)
-DEFAULT_SCALE = 0.3
 
 timeline = Timeline()
 
@@ -102,20 +100,7 @@ class PoolDemo:
 def main(argv: list[str]) -> int:
     """Run the demo; returns the exit code."""
     global timeline
-    parser = argparse.ArgumentParser(
-        prog="python -m ftpool demo pool",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--scale",
-        type=float,
-        default=DEFAULT_SCALE,
-        help=f"multiply the article's times by S (default {DEFAULT_SCALE}; 1 = the article's)",
-    )
-    args = parser.parse_args(argv)
-    if not args.scale > 0:
-        parser.error(f"--scale must be > 0, got {args.scale}")
+    args = demo_parser("pool", __doc__ or "").parse_args(argv)
     produce = iterations_for(PRODUCE_SECONDS * args.scale)
     consume = iterations_for(CONSUME_SECONDS * args.scale)
     timeline = Timeline()
