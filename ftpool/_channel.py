@@ -557,9 +557,13 @@ class _UnboundedChannel[T](Channel[T]):
                 self._forget_target(waker)
                 raise _terminated(waker.thread_id)
             if self._closed:
-                if put_back:
+                if put_back:  # the close token (no wake-up token is left): the end
                     self._queue.put(_NUDGE)  # so that the next receiver wakes too
-                raise EndOfChannel(_RECEIVE_ENDED)
+                    raise EndOfChannel(_RECEIVE_ENDED)
+                # Counted as a wake-up token: the close token is still queued, and items sent
+                # after the wake-up token may be before it. Receive again (a terminated worker
+                # still waiting here is woken by the close token, which is passed on).
+                return _MISSING
             if not self._targets:
                 return _MISSING  # a stale wake-up token: its worker already left; drop it
             # A wake-up token for a terminated worker blocked here, not for this thread: pass it

@@ -126,3 +126,30 @@ def test_a_retiring_worker_comes_back_for_work_queued_as_the_pool_shuts_down() -
     finally:
         release.set()
         pool.shutdown(wait=True)
+
+
+@pytest.mark.parametrize("target_left", [True, False])
+def test_a_wake_up_token_taken_after_close_does_not_end_the_channel_early(
+    target_left: bool,
+) -> None:
+    # Found by the stress run (Channel(0), consumers that are Workers terminated mid-stream, then
+    # close): 239 items stayed queued while every receiver got EndOfChannel. terminate() queues a
+    # wake-up token for a worker blocked in receive(); items sent after it queue behind it; a
+    # receiver that took that token once the channel was closed took it for the close token and
+    # raised EndOfChannel with the items still queued.
+    from ftpool._channel import _Waker
+
+    channel: ftpool.Channel[int] = ftpool.Channel()
+    stop = ftpool.CancelToken()
+    stop.cancel("terminate()")
+    waker = _Waker(stop, thread_id=99)  # a terminated Worker that was blocked in receive()
+    channel._wake_blocked(waker)  # type: ignore[attr-defined]  # what terminate() does
+    if target_left:
+        channel._target_left(waker)  # type: ignore[attr-defined]  # it left with an item
+    for i in range(5):
+        channel.send(i)
+    channel.close()
+    assert channel.stats().queued == 5
+    assert list(channel) == [0, 1, 2, 3, 4]
+    with pytest.raises(ftpool.EndOfChannel):
+        channel.receive_nowait()
