@@ -936,6 +936,9 @@ def channel_round(rnd: Round) -> None:
             producers.append(start_thread(lambda p=p, seed=seed: produce(p, seed),
                                           f"stress-ch-producer-{rnd.label}-{p}"))
     victims = [w for w in terminable if rng.random() < 0.7]
+    rnd.setup = (f"Channel({capacity}), {n_producers} producers x {per_producer} items, "
+                 f"{n_consumers} consumers, close mid-stream {close_mid} after item "
+                 f"{trigger_at}, {len(victims)} of {len(terminable)} Workers terminated")
 
     def disrupt() -> None:
         trigger.wait(WAIT)
@@ -1097,6 +1100,9 @@ def ports_round(rnd: Round) -> None:
         trigger.wait(WAIT)
         close_side.close()
 
+    rnd.setup = (f"MessageChannel, {n_posters} posters x {per}, listener {use_listener}, "
+                 f"{n_receivers} receivers, raise every {raise_every}, close mid-stream "
+                 f"{close_mid}")
     receivers = [start_thread(lambda r=r: receive(r), f"stress-port-recv-{rnd.label}-{r}")
                  for r in range(n_receivers)]
     posters = [start_thread(lambda p=p: post(p), f"stress-port-post-{rnd.label}-{p}")
