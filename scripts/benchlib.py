@@ -75,6 +75,12 @@ class Result:
         }
 
 
+def quantile(values: list[float], fraction: float) -> float:
+    """The nearest-rank quantile of ``values`` (fraction 0.5 = median, 0.99 = p99)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
 def load_cases() -> list[Case]:
     """Every case of every module in scripts/benchcases, in file then list order."""
     here = str(BENCHCASES.parent)

@@ -6,30 +6,11 @@ import threading
 from collections.abc import Callable
 
 import pytest
+from thread_helpers import run_threads
 
 from ftpool import AtomicCounter, Atomics
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-
-
-def _run_threads(count: int, target: Callable[[int], None]) -> None:
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def body(i: int) -> None:
-        try:
-            barrier.wait()
-            target(i)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=body, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
 
 
 def test_operations_and_their_results() -> None:
@@ -149,7 +130,7 @@ def test_concurrent_add_is_exact() -> None:
             for _ in range(OPS):
                 add()
 
-        _run_threads(THREADS, work)
+        run_threads(THREADS, work)
         assert counter.load() == THREADS * OPS
 
 
@@ -162,7 +143,7 @@ def test_concurrent_add_and_sub_of_other_amounts_are_exact() -> None:
                 counter.add(3)
                 counter.sub(1 + i % 2)  # threads 0, 2 subtract 1; threads 1, 3 subtract 2
 
-        _run_threads(THREADS, work)
+        run_threads(THREADS, work)
         assert counter.load() == THREADS * OPS * 3 - OPS * (1 + 2 + 1 + 2)
 
 
@@ -175,7 +156,7 @@ def test_concurrent_sub_is_exact() -> None:
             for _ in range(OPS):
                 sub()
 
-        _run_threads(THREADS, work)
+        run_threads(THREADS, work)
         assert counter.load() == 0
 
 
@@ -188,7 +169,7 @@ def test_add_results_are_unique_and_contiguous() -> None:
         for _ in range(OPS):
             mine.append(counter.add())
 
-    _run_threads(THREADS, work)
+    run_threads(THREADS, work)
     assert sorted(v for values in results for v in values) == list(range(1, THREADS * OPS + 1))
 
 
@@ -202,7 +183,7 @@ def test_concurrent_compare_exchange_loops_are_exact() -> None:
                 while (seen := counter.compare_exchange(old, old + 1)) != old:
                     old = seen
 
-        _run_threads(THREADS, work)
+        run_threads(THREADS, work)
         assert counter.load() == THREADS * (OPS // 2)
 
 
@@ -214,5 +195,5 @@ def test_counters_are_independent() -> None:
             counters[i].add()
             counters[(i + 1) % THREADS].add(2)
 
-    _run_threads(THREADS, work)
+    run_threads(THREADS, work)
     assert [c.load() for c in counters] == [3 * OPS] * THREADS

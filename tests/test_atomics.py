@@ -4,11 +4,11 @@ views' release, and exact totals under contention."""
 from __future__ import annotations
 
 import gc
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from thread_helpers import run_threads
 
 from ftpool import Atomics, SharedArray, SharedBuffer
 from ftpool import _shared as shared_module
@@ -23,27 +23,6 @@ def _wrap(value: int, typecode: str) -> int:
     if typecode in SIGNED and value >= 1 << (bits - 1):
         value -= 1 << bits
     return value
-
-
-def _run_threads(count: int, target: Callable[[int], None]) -> None:
-    """Run target(i) on `count` threads started together; re-raise the first failure."""
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def body(i: int) -> None:
-        try:
-            barrier.wait()
-            target(i)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=body, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
 
 
 def test_the_seed_articles_atomic_counter() -> None:
@@ -215,7 +194,7 @@ def test_one_atomics_view_per_buffer_and_kind_not_per_operation(
         for view in views:
             Atomics.add(view, 0, 1)
 
-    _run_threads(3, work)
+    run_threads(3, work)
     assert sorted(calls, key=repr) == sorted(
         [(4, atomics.INT), (4, atomics.UINT), (8, atomics.INT)], key=repr
     )
@@ -250,7 +229,7 @@ def test_concurrent_add_and_sub_are_exact(typecode: str) -> None:
                 add(a, 0, 1)
                 sub(a, 2, 1)
 
-        _run_threads(THREADS, work)
+        run_threads(THREADS, work)
         assert a.tolist() == [THREADS * OPS, 0, 0]
 
 
@@ -264,7 +243,7 @@ def test_concurrent_compare_exchange_loops_are_exact() -> None:
                 while (seen := Atomics.compare_exchange(a, 0, old, old + 1)) != old:
                     old = seen
 
-        _run_threads(THREADS, work)
+        run_threads(THREADS, work)
         assert Atomics.load(a, 0) == THREADS * (OPS // 2)
 
 
@@ -276,7 +255,7 @@ def test_threads_on_neighbouring_elements_do_not_disturb_each_other() -> None:
             for _ in range(OPS):
                 Atomics.add(a, i, 1)
 
-        _run_threads(THREADS, work)
+        run_threads(THREADS, work)
         assert a.tolist() == [_wrap(OPS, "b")] * THREADS
 
 
@@ -288,7 +267,7 @@ def test_concurrent_or_and_xor_toggle_bits_exactly() -> None:
             Atomics.xor(a, 0, 1 << i)  # an even number of toggles: back to 0
         Atomics.or_(a, 1, 1 << (8 * i))
 
-    _run_threads(THREADS, work)
+    run_threads(THREADS, work)
     assert Atomics.load(a, 0) == 0
     assert Atomics.load(a, 1) == sum(1 << (8 * i) for i in range(THREADS))
 
@@ -302,6 +281,6 @@ def test_exchange_hands_each_value_to_exactly_one_thread() -> None:
         for k in range(OPS):
             seen[i].append(Atomics.exchange(a, 0, i * OPS + k))
 
-    _run_threads(THREADS, work)
+    run_threads(THREADS, work)
     taken = [*(v for values in seen for v in values), Atomics.load(a, 0)]
     assert sorted(taken) == [-1, *range(THREADS * OPS)]

@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from benchlib import Case
+from benchlib import Case, quantile
 
 from ftpool import AtomicCounter, Atomics, SharedArray
 from ftpool._runtime import load_atomics
@@ -219,18 +219,13 @@ def _poll_until_set(flag: SharedArray) -> None:
         time.sleep(POLL_INTERVAL)
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
 def _wake(quick: bool) -> dict[str, float]:
     waits = _latencies(20 if quick else 80, _wait_until_set)
     polls = _latencies(10 if quick else 40, _poll_until_set)
     poll_p50 = statistics.median(polls) * 1e3
     return {
         "Atomics.wait/notify p50": statistics.median(waits) * 1e3,
-        "Atomics.wait/notify p99": _percentile(waits, 0.99) * 1e3,
+        "Atomics.wait/notify p99": quantile(waits, 0.99) * 1e3,
         "poll every 10 ms p50": poll_p50,
         "poll every 1 s p50 (10 ms x100)": poll_p50 * POLL_SCALE,
     }

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from benchlib import Case
+from benchlib import Case, quantile
 
 import ftpool
 
@@ -160,10 +160,6 @@ def _blocked_receiver(samples: int) -> None:
         port.post_message(time.perf_counter() - sent_at)
 
 
-def _quantile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
-
-
 def _wakeup_latency(quick: bool) -> dict[str, float]:
     samples = 40 if quick else 150
     gap = 0.002  # long enough for the receiver to be blocked again before the next send
@@ -201,9 +197,9 @@ def _wakeup_latency(quick: bool) -> dict[str, float]:
 
     return {
         "ftpool receive p50": statistics.median(latencies) * 1e3,
-        "ftpool receive p99": _quantile(latencies, 0.99) * 1e3,
+        "ftpool receive p99": quantile(latencies, 0.99) * 1e3,
         "2 ms polling p50": statistics.median(polled) * 1e3,
-        "2 ms polling p99": _quantile(polled, 0.99) * 1e3,
+        "2 ms polling p99": quantile(polled, 0.99) * 1e3,
         # A message lands at a uniformly random moment of the 1 s sleep: it waits U(0, 1 s).
         "1 s polling p50 (analytic)": 0.50 * _ARTICLE_POLL * 1e3,
         "1 s polling p99 (analytic)": 0.99 * _ARTICLE_POLL * 1e3,
