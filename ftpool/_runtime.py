@@ -9,7 +9,6 @@ re-enabled the GIL.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import platform
 import sys
@@ -68,6 +67,8 @@ _atomics_module: ModuleType | None = None
 
 
 def _atomics_version() -> str:
+    import importlib.metadata  # noqa: PLC0415 - only runtime() needs it; keeps import ftpool light
+
     try:
         return importlib.metadata.version("atomics")
     except importlib.metadata.PackageNotFoundError:
