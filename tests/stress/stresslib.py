@@ -39,7 +39,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from queue import Empty, SimpleQueue
 from typing import Any
 
@@ -89,12 +89,9 @@ def budget() -> tuple[float, int | None]:
 
 
 @dataclass
-class Tally:
-    """What a session pushed through ftpool and what the checks found (all rounds)."""
+class RoundTally:
+    """What one round pushed through ftpool and what its checks found."""
 
-    seed: int = 0
-    rounds: Counter[str] = field(default_factory=Counter)
-    seconds: Counter[str] = field(default_factory=Counter)
     tasks: int = 0  # submitted and accepted by a pool
     rejected: int = 0  # submits refused (closed, broken, queue full): not tasks
     outcomes: Counter[str] = field(default_factory=Counter)  # result/exception/cancelled
@@ -107,22 +104,25 @@ class Tally:
     hung: int = 0
     leaked: int = 0
     violations: int = 0  # other broken invariants (wrong outcome, wrong value, stats, ...)
+
+
+@dataclass
+class Tally(RoundTally):
+    """What a session pushed through ftpool and what the checks found (all rounds)."""
+
+    seed: int = 0
+    rounds: Counter[str] = field(default_factory=Counter)
+    seconds: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, other: RoundTally) -> None:
         with self.lock:
-            self.tasks += other.tasks
-            self.rejected += other.rejected
-            self.outcomes.update(other.outcomes)
-            self.messages += other.messages
-            self.received += other.received
-            self.atomic_ops += other.atomic_ops
-            self.faults.update(other.faults)
-            self.lost += other.lost
-            self.duplicated += other.duplicated
-            self.hung += other.hung
-            self.leaked += other.leaked
-            self.violations += other.violations
+            for item in fields(RoundTally):
+                mine, theirs = getattr(self, item.name), getattr(other, item.name)
+                if isinstance(mine, Counter):
+                    mine.update(theirs)
+                else:
+                    setattr(self, item.name, mine + theirs)
 
     def summary(self) -> list[str]:
         info = ftpool.runtime()
@@ -148,22 +148,6 @@ class Tally:
 
 
 TALLY = Tally()
-
-
-@dataclass
-class RoundTally:
-    tasks: int = 0
-    rejected: int = 0
-    outcomes: Counter[str] = field(default_factory=Counter)
-    messages: int = 0
-    received: int = 0
-    atomic_ops: int = 0
-    faults: Counter[str] = field(default_factory=Counter)
-    lost: int = 0
-    duplicated: int = 0
-    hung: int = 0
-    leaked: int = 0
-    violations: int = 0
 
 
 class Hung(Exception):
