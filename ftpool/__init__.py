@@ -28,9 +28,7 @@ from ._errors import (
     Terminated,
     WouldBlock,
 )
-from ._pool import Pool, UnknownHandlerError
-from ._pool_task import PoolFuture
-from ._poolstats import PoolStats, TimingSummary
+from ._pool import Pool, PoolFuture, PoolStats, TimingSummary, UnknownHandlerError
 from ._port import (
     BroadcastChannel,
     Message,

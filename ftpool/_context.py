@@ -133,13 +133,17 @@ class CancelToken:
 @dataclass(eq=False, slots=True)
 class ThreadState:
     """What ftpool knows about one of its threads. ``stop`` is cancelled by ``terminate()``;
-    ``task_token`` is the token of the pool task running now (None between tasks)."""
+    ``task_token`` is the token of the pool task running now (None between tasks);
+    ``task_deadline`` is the ``time.monotonic()`` instant its ``timeout=`` expires (None: none)."""
 
     thread_id: int
     data: Any = None
     port: MessagePort | None = None
     stop: CancelToken = field(default_factory=CancelToken)
     task_token: CancelToken | None = None
+    # Set by the pool worker with task_token; check_cancelled() and every blocking ftpool wait
+    # compare the clock with it, so a deadline holds even when the timer thread runs late.
+    task_deadline: float | None = None
 
 
 class _Local(threading.local):

@@ -16,7 +16,7 @@ from messaging_helpers import captured_excepthook
 
 import ftpool
 from ftpool import BrokenPool, CancelToken, ClosedError, Pool, QueueFull, UnknownHandlerError
-from ftpool._pool_core import PoolClosedError
+from ftpool._pool.core import PoolClosedError
 
 
 def counters(pool: Pool) -> tuple[int, ...]:

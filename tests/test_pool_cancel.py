@@ -12,7 +12,7 @@ import pytest
 
 import ftpool
 from ftpool import Cancelled, CancelToken, Pool
-from ftpool._pool_task import Task
+from ftpool._pool.task import Task
 
 
 def spin_until_cancelled(started: threading.Event) -> str:
@@ -156,7 +156,7 @@ def test_cancelling_one_future_leaves_the_callers_token_alone() -> None:
 
 
 def test_the_task_is_a_working_cancel_token() -> None:
-    # Task sets CancelToken's fields itself (see _pool_task.Task.__init__); check the protocol.
+    # Task sets CancelToken's fields itself (see _pool.task.Task.__init__); check the protocol.
     task = Task(print, (), {})
     seen: list[object] = []
     assert task.add_callback(seen.append)

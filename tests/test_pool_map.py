@@ -12,7 +12,7 @@ import pytest
 
 import ftpool
 from ftpool import Pool
-from ftpool._pool_map import auto_chunksize
+from ftpool._pool.map import auto_chunksize
 
 
 @pytest.mark.parametrize("chunksize", [None, 1, 3, 1000])

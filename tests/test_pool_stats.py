@@ -11,7 +11,7 @@ import pytest
 
 import ftpool
 from ftpool import Pool, PoolStats, TimingSummary
-from ftpool._poolstats import SAMPLES_PER_WORKER, WorkerCounters
+from ftpool._pool.stats import SAMPLES_PER_WORKER, WorkerCounters
 
 
 def test_a_fresh_pool() -> None:

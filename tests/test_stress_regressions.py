@@ -83,7 +83,7 @@ def test_stats_read_after_result_count_the_task(outcome: str) -> None:
 def test_map_learns_chunk_run_times_before_the_chunk_is_consumed() -> None:
     # The same race: a chunk's run time (which the adaptive chunk size learns from) was stored
     # after its future ended, so map() could read 0.0 and double the chunk size for slow items.
-    from ftpool._pool_task import ChunkTask
+    from ftpool._pool.task import ChunkTask
 
     with Pool(max_workers=1) as pool:
         gate = threading.Event()
@@ -101,7 +101,7 @@ def test_a_retiring_worker_comes_back_for_work_queued_as_the_pool_shuts_down() -
     # a worker retiring after idle_timeout left the pool; a submit that still counted it started
     # no worker; then the pool shut down, and the worker, seeing the task, left anyway because no
     # worker may start during a shutdown. The task never ran and its future never ended.
-    from ftpool._pool_task import Task
+    from ftpool._pool.task import Task
 
     pool = Pool(max_workers=1, idle_timeout=0.0)
     core = pool._core

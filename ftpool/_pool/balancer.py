@@ -34,11 +34,11 @@ import queue
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ._taskqueue import TaskQueue
+from .taskqueue import TaskQueue
 
 if TYPE_CHECKING:
-    from ._pool_task import Task
-    from ._pool_worker import PoolWorker
+    from .task import Task
+    from .worker import PoolWorker
 
 __all__ = ["BALANCERS", "Balancer", "LeastBusy", "RoundRobin", "make_balancer"]
 

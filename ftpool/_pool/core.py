@@ -20,7 +20,7 @@ shutdown and for ``stats()``: never per task. ``_removed_lock`` (a leaf: held fo
 only) guards the counts of tasks ended while still queued (cancelled, or failed by a broken
 pool). ``_admit_lock`` serializes the ``max_queue`` check with
 its push (only pools with ``max_queue`` take it). The submit path itself is lock-free (see
-``_balancer.py``): it appends to a deque, wakes a parked worker if any, and re-reads the shutdown
+``balancer``): it appends to a deque, wakes a parked worker if any, and re-reads the shutdown
 flag afterwards, which pairs with a worker's exit check (each does a store, a full barrier, then a
 load of what the other stored), so a task queued during a shutdown is either seen by a worker or
 taken back by its submitter.
@@ -38,16 +38,16 @@ from collections.abc import Callable
 from concurrent.futures.thread import BrokenThreadPool
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ._balancer import Balancer, make_balancer
-from ._context import new_thread_id
-from ._errors import BrokenPool, ClosedError, QueueFull
-from ._events import Listeners, report
-from ._pool_timer import TimeoutTimer
-from ._pool_worker import TERMINATE_REASON, PoolWorker, worker_main
-from ._poolstats import PoolStats, TimingSummary, WorkerCounters
+from .balancer import Balancer, make_balancer
+from .._context import new_thread_id
+from .._errors import BrokenPool, ClosedError, QueueFull
+from .._events import Listeners, report
+from .timer import TimeoutTimer
+from .worker import TERMINATE_REASON, PoolWorker, worker_main
+from .stats import PoolStats, TimingSummary, WorkerCounters
 
 if TYPE_CHECKING:
-    from ._pool_task import Task
+    from .task import Task
 
 __all__ = ["PoolBrokenError", "PoolClosedError", "PoolCore"]
 

@@ -2,9 +2,9 @@
 
 A worker takes tasks from its balancer, runs each with its :class:`~ftpool._context.ThreadState`
 pointing at the task's token (so ``check_cancelled()`` works inside), ends the task's future exactly
-once, and counts what happened in its own :class:`~ftpool._poolstats.WorkerCounters` (it is their
+once, and counts what happened in its own :class:`~ftpool._pool.stats.WorkerCounters` (it is their
 only writer, so no lock and no atomic is needed). A task's exception goes into its future; it
-never ends the worker. When there is nothing to do the worker parks (see ``_balancer.py``); it
+never ends the worker. When there is nothing to do the worker parks (see ``balancer``); it
 leaves when the pool shuts down and its queues are empty, or after ``idle_timeout`` idle seconds
 when the pool has more than ``min_workers``.
 """
@@ -17,13 +17,13 @@ import time
 from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any
 
-from ._context import ThreadState, set_state
-from ._pool_task import PoolFuture, Task
-from ._poolstats import SAMPLES_PER_WORKER, WorkerCounters
-from ._taskqueue import TaskQueue
+from .._context import ThreadState, set_state
+from .task import PoolFuture, Task
+from .stats import SAMPLES_PER_WORKER, WorkerCounters
+from .taskqueue import TaskQueue
 
 if TYPE_CHECKING:
-    from ._pool_core import PoolCore
+    from .core import PoolCore
 
 __all__ = ["TERMINATE_REASON", "PoolWorker", "worker_main"]
 

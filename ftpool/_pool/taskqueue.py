@@ -21,7 +21,7 @@ __all__ = ["TaskQueue"]
 class TaskQueue[T](collections.deque[T]):
     """FIFO of tasks. ``append``/``popleft``/``len`` as ``deque`` (atomic, never block).
 
-    The queue never blocks: waiting for work is the balancer's business (see ``_balancer.py``).
+    The queue never blocks: waiting for work is the balancer's business (see ``balancer``).
     ``owner`` is the pool core, which counts a task that a canceller takes out of the queue.
     """
 

@@ -21,11 +21,11 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from ._events import report
+from .._events import report
 
 if TYPE_CHECKING:
-    from ._pool_task import Task
-    from ._pool_worker import PoolWorker
+    from .task import Task
+    from .worker import PoolWorker
 
 __all__ = ["TimeoutTimer"]
 

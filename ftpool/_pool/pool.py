@@ -2,10 +2,10 @@
 ``concurrent.futures.Executor`` (code written for ``ThreadPoolExecutor`` works unchanged).
 
 This module is the public face only: argument checks, the documented methods, and the handler
-registry. The machinery is private: ``_pool_core.py`` (workers, shutdown, stats), ``_balancer.py``
-(dispatch, sleeping and waking), ``_taskqueue.py`` (the FIFO), ``_pool_worker.py`` (a worker's
-loop), ``_pool_task.py`` (tasks and their futures), ``_pool_timer.py`` (timeouts),
-``_pool_map.py`` (chunked ``map``), ``_poolstats.py`` (counters and ``PoolStats``).
+registry. The machinery is private: ``core`` (workers, shutdown, stats), ``balancer``
+(dispatch, sleeping and waking), ``taskqueue`` (the FIFO), ``worker`` (a worker's
+loop), ``task`` (tasks and their futures), ``timer`` (timeouts),
+``map`` (chunked ``map``), ``stats`` (counters and ``PoolStats``).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Literal, ParamSpec, TypeVar, overload
 
-from ._context import CancelToken
-from ._events import Listeners
-from ._pool_core import PoolCore, interpreter_exiting
-from ._pool_map import imap_unordered, map_ordered
-from ._pool_task import PoolFuture, Task
-from ._poolstats import PoolStats
-from ._runtime import usable_cores
+from .._context import CancelToken
+from .._events import Listeners
+from .core import PoolCore, interpreter_exiting
+from .map import imap_unordered, map_ordered
+from .task import PoolFuture, Task
+from .stats import PoolStats
+from .._runtime import usable_cores
 
 __all__ = ["Pool", "UnknownHandlerError"]
 
@@ -208,7 +208,7 @@ class Pool(concurrent.futures.Executor):
         """``fn`` applied to every item (several iterables: to their items zipped), results in
         input order, as ``Executor.map``.
 
-        The work goes out in chunks (``chunksize=None`` picks the size, see ``_pool_map``), so
+        The work goes out in chunks (``chunksize=None`` picks the size, see ``ftpool._pool.map``), so
         tiny calls are cheap. The input is read and submitted at the call; with ``max_queue=N``
         it is read lazily with at most N chunks in flight (backpressure, no ``QueueFull``).
         ``timeout`` (seconds from this call) makes the iterator raise ``TimeoutError`` when a

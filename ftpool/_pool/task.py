@@ -1,6 +1,6 @@
 """A pool task and its future.
 
-:class:`Task` is one unit of work waiting in a :class:`~ftpool._taskqueue.TaskQueue` and, at the
+:class:`Task` is one unit of work waiting in a :class:`~ftpool._pool.taskqueue.TaskQueue` and, at the
 same time, its own :class:`~ftpool.CancelToken` (one object per task instead of two): while it runs,
 the worker puts it in ``ThreadState.task_token``, so :func:`~ftpool.check_cancelled` inside the task
 raises :class:`~ftpool.Cancelled` once it is cancelled. :class:`ChunkTask` is a batch of ``map``
@@ -39,12 +39,12 @@ from concurrent.futures._base import (
 )
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._context import CancelToken
-from ._errors import Cancelled
+from .._context import CancelToken
+from .._errors import Cancelled
 
 if TYPE_CHECKING:
-    from ._poolstats import WorkerCounters
-    from ._taskqueue import TaskQueue
+    from .stats import WorkerCounters
+    from .taskqueue import TaskQueue
 
 __all__ = ["ChunkResult", "ChunkTask", "PoolFuture", "Task"]
 

@@ -30,10 +30,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ._pool_task import ChunkResult, ChunkTask
+from .task import ChunkResult, ChunkTask
 
 if TYPE_CHECKING:
-    from ._pool_core import PoolCore
+    from .core import PoolCore
 
 __all__ = ["MapIterator", "auto_chunksize", "imap_unordered", "map_ordered"]
 
