@@ -8,7 +8,7 @@ shared-memory atomics does.
 
 from __future__ import annotations
 
-from ._atomics import AtomicCounter, Atomics
+from ._atomics import AtomicCounter, Atomics, WaitResult
 from ._channel import Channel, ChannelStats, select
 from ._context import (
     CancelToken,
@@ -37,7 +37,7 @@ from ._port import (
     receive_message_on_port,
 )
 from ._runtime import GILEnabledWarning, RuntimeInfo, runtime
-from ._shared import SharedArray, SharedBuffer
+from ._shared import SharedArray, SharedBuffer, Typecode
 from ._worker import Worker
 
 __version__ = "0.1.0"
@@ -67,7 +67,9 @@ __all__ = [
     "SharedBuffer",
     "Terminated",
     "TimingSummary",
+    "Typecode",
     "UnknownHandlerError",
+    "WaitResult",
     "Worker",
     "WouldBlock",
     "__version__",

@@ -28,6 +28,8 @@ from ._shared import SharedArray, SharedBuffer, _Binding, _cffi_lock, _check_int
 
 __all__ = ["AtomicCounter", "Atomics", "WaitResult"]
 
+#: What ``Atomics.wait``/``AtomicCounter.wait`` (and their ``wait_async``) return, for annotations:
+#: ``"ok"`` (notified), ``"not-equal"`` (the value differed at once), ``"timed-out"``.
 WaitResult = Literal["ok", "not-equal", "timed-out"]
 
 # Per-thread state shared by all arrays: `functions` maps a patomic function address to this
@@ -474,8 +476,10 @@ _lock_free: dict[int, bool] = {}  # guarded by _cffi_lock: results of Atomics.is
 class AtomicCounter:
     """A 64-bit signed integer that threads update atomically, without a lock.
 
-    ``AtomicCounter(value=0)``. ``load()``, ``store(v)``, ``add(n=1)`` and ``sub(n=1)`` (return the
-    new value), ``exchange(v)`` and ``compare_exchange(expected, new)`` (return the old value),
+    ``AtomicCounter(value=0)``. The same conventions as :class:`Atomics`, so that ``x.add(1)``
+    means one thing whatever ``x`` is: ``add(n=1)``, ``sub(n=1)``, ``exchange(v)`` and
+    ``compare_exchange(expected, replacement)`` return the OLD value; ``add_and_get(n=1)`` and
+    ``sub_and_get(n=1)`` return the new one; ``store(v)`` returns ``v``; ``load()``;
     ``wait(expected, timeout=None)`` and ``notify(count=None)`` as in :class:`Atomics`. Each is one
     lock-free, sequentially consistent operation; ``add``/``sub`` wrap around at the int64 limits
     like C's ``int64_t``. Only ``wait`` blocks.
@@ -522,15 +526,16 @@ class AtomicCounter:
         return local
 
     def add(self, n: int = 1) -> int:
-        """Add ``n`` atomically and return the new value. Never blocks."""
+        """Add ``n`` atomically and return the OLD value (as ``Atomics.add``); wraps around at the
+        int64 limits. :meth:`add_and_get` returns the new value. Never blocks."""
         if type(n) is int and n == 1:  # the common case: patomic's fetch_inc, no argument
             try:
                 fn, element, ret, ret_ref = self._local.inc
             except AttributeError:
                 fn, element, ret, ret_ref = self._thread_ops().inc
             fn(element, 5, ret_ref)  # 5: seq_cst
-            new: int = ret[0] + 1
-            return new if new <= 0x7FFF_FFFF_FFFF_FFFF else -0x8000_0000_0000_0000
+            old: int = ret[0]
+            return old
         if type(n) is not int or not -0x8000_0000_0000_0000 <= n <= 0x7FFF_FFFF_FFFF_FFFF:
             n = self._array._value(n)
         try:
@@ -539,21 +544,20 @@ class AtomicCounter:
             fn, element, arg, arg_ref, ret, ret_ref = self._thread_ops().add
         arg[0] = n
         fn(element, arg_ref, 5, ret_ref)
-        new = ret[0] + n
-        if -0x8000_0000_0000_0000 <= new <= 0x7FFF_FFFF_FFFF_FFFF:
-            return new
-        return _wrap(new, self._array._kind)
+        old = ret[0]
+        return old
 
     def sub(self, n: int = 1) -> int:
-        """Subtract ``n`` atomically and return the new value. Never blocks."""
+        """Subtract ``n`` atomically and return the OLD value (as ``Atomics.sub``); wraps around at
+        the int64 limits. :meth:`sub_and_get` returns the new value. Never blocks."""
         if type(n) is int and n == 1:  # patomic's fetch_dec
             try:
                 fn, element, ret, ret_ref = self._local.dec
             except AttributeError:
                 fn, element, ret, ret_ref = self._thread_ops().dec
             fn(element, 5, ret_ref)
-            new: int = ret[0] - 1
-            return new if new >= -0x8000_0000_0000_0000 else 0x7FFF_FFFF_FFFF_FFFF
+            old: int = ret[0]
+            return old
         if type(n) is not int or not -0x8000_0000_0000_0000 <= n <= 0x7FFF_FFFF_FFFF_FFFF:
             n = self._array._value(n)
         try:
@@ -562,7 +566,25 @@ class AtomicCounter:
             fn, element, arg, arg_ref, ret, ret_ref = self._thread_ops().sub
         arg[0] = n
         fn(element, arg_ref, 5, ret_ref)
-        new = ret[0] - n
+        old = ret[0]
+        return old
+
+    def add_and_get(self, n: int = 1) -> int:
+        """Add ``n`` atomically and return the NEW value (wrapped at the int64 limits like C's
+        ``int64_t``). Same checks as :meth:`add`. Never blocks."""
+        if type(n) is not int:
+            n = self._array._value(n)  # an __index__ object, a bool: checked, as a plain int
+        new = self.add(n) + n
+        if -0x8000_0000_0000_0000 <= new <= 0x7FFF_FFFF_FFFF_FFFF:
+            return new
+        return _wrap(new, self._array._kind)
+
+    def sub_and_get(self, n: int = 1) -> int:
+        """Subtract ``n`` atomically and return the NEW value (wrapped at the int64 limits). Same
+        checks as :meth:`sub`. Never blocks."""
+        if type(n) is not int:
+            n = self._array._value(n)  # an __index__ object, a bool: checked, as a plain int
+        new = self.sub(n) - n
         if -0x8000_0000_0000_0000 <= new <= 0x7FFF_FFFF_FFFF_FFFF:
             return new
         return _wrap(new, self._array._kind)
@@ -577,8 +599,8 @@ class AtomicCounter:
         result: int = ret[0]
         return result
 
-    def store(self, value: int) -> None:
-        """Set the value atomically. Never blocks."""
+    def store(self, value: int) -> int:
+        """Set the value atomically and return ``value`` (as ``Atomics.store``). Never blocks."""
         if type(value) is not int or not _INT64_MIN <= value <= _INT64_MAX:
             value = self._array._value(value)
         try:
@@ -587,6 +609,7 @@ class AtomicCounter:
             fn, element, arg, arg_ref = self._thread_ops().store
         arg[0] = value
         fn(element, arg_ref, 5)
+        return value
 
     def exchange(self, value: int) -> int:
         """Set the value and return the old one, in one atomic step. Never blocks."""
@@ -601,19 +624,20 @@ class AtomicCounter:
         result: int = ret[0]
         return result
 
-    def compare_exchange(self, expected: int, new: int) -> int:
-        """Set the value to ``new`` if it equals ``expected``; return the value it had (the
-        exchange happened iff that equals ``expected``). Atomic; never blocks."""
+    def compare_exchange(self, expected: int, replacement: int) -> int:
+        """Set the value to ``replacement`` if it equals ``expected``; return the value it had
+        (the exchange happened iff that equals ``expected``), as ``Atomics.compare_exchange``.
+        Atomic; never blocks."""
         if type(expected) is not int or not _INT64_MIN <= expected <= _INT64_MAX:
             expected = self._array._value(expected)
-        if type(new) is not int or not _INT64_MIN <= new <= _INT64_MAX:
-            new = self._array._value(new)
+        if type(replacement) is not int or not _INT64_MIN <= replacement <= _INT64_MAX:
+            replacement = self._array._value(replacement)
         try:
             fn, element, arg, arg_ref, exp, exp_ref = self._local.cmpxchg
         except AttributeError:
             fn, element, arg, arg_ref, exp, exp_ref = self._thread_ops().cmpxchg
         exp[0] = expected
-        arg[0] = new
+        arg[0] = replacement
         fn(element, exp_ref, arg_ref, 5, 5)
         result: int = exp[0]
         return result

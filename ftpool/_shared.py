@@ -35,9 +35,11 @@ from typing import Any, Final, Literal
 
 from ._runtime import load_atomics
 
-__all__ = ["TYPECODES", "SharedArray", "SharedBuffer"]
+__all__ = ["TYPECODES", "SharedArray", "SharedBuffer", "Typecode"]
 
 
+#: The typecodes of :class:`SharedArray` as a type, for annotations (``SharedArray.typecode``):
+#: int8, uint8, int16, uint16, int32, uint32, int64, uint64, as in the ``array`` module.
 Typecode = Literal["b", "B", "h", "H", "i", "I", "q", "Q"]
 
 

@@ -33,6 +33,16 @@ def article_example() -> None:
     print("after Atomics.sub(shared, 0, 1):", Atomics.load(shared, 0))  # prints 0
 
 
+def conventions() -> None:
+    """What comes back: ``add``/``sub`` return the OLD value on both ``Atomics`` and
+    ``AtomicCounter`` (Node's rule); ``add_and_get`` returns the new one."""
+    counter = AtomicCounter(41)
+    print("AtomicCounter(41).add(1)     ->", counter.add(1), " (the old value, as Atomics.add)")
+    print("then .add_and_get(1)         ->", counter.add_and_get(1), " (the new value)")
+    print("then .compare_exchange(43, 0) ->", counter.compare_exchange(43, 0),
+          " (the old value; it was 43, so now", counter.load(), end=")\n")
+
+
 class _Box:
     """A shared plain int, updated with ``+=`` (read, add, write: three steps, not atomic)."""
 
@@ -83,5 +93,6 @@ def main(argv: list[str]) -> int:
     if args.threads < 1 or args.ops < 0:
         parser.error("--threads must be >= 1 and --ops >= 0")
     article_example()
+    conventions()
     print()
     return 0 if hammer(args.threads, args.ops) else 1
