@@ -8,6 +8,7 @@ shared-memory atomics does.
 
 from __future__ import annotations
 
+from ._adder import Adder
 from ._atomics import AtomicCounter, Atomics, WaitResult
 from ._channel import Channel, ChannelStats, select
 from ._context import (
@@ -43,6 +44,7 @@ from ._worker import Worker
 __version__ = "0.1.0"
 
 __all__ = [
+    "Adder",
     "AtomicCounter",
     "Atomics",
     "BroadcastChannel",

@@ -103,6 +103,8 @@ _OPS: Final[dict[str, str]] = {
     "fetch_and": "FETCH_AND",
     "fetch_or": "FETCH_OR",
     "fetch_xor": "FETCH_XOR",
+    "add": "ADD",  # the void forms, for adds whose old value nobody reads (Adder)
+    "inc": "INC",
 }
 
 
