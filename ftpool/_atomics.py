@@ -19,12 +19,14 @@ import ctypes
 import math
 import threading
 import time
+from collections.abc import Coroutine
 from ctypes import byref
 from typing import Any, Final, Literal
 
 from ._context import check_cancelled, current_state
 from ._runtime import load_atomics
 from ._shared import SharedArray, SharedBuffer, _Binding, _cffi_lock, _check_int, _Kind
+from ._timeouts import check_timeout
 
 __all__ = ["AtomicCounter", "Atomics", "WaitResult"]
 
@@ -149,6 +151,18 @@ class _WaitQueue:
         waiters.remove(waiter)
         if not waiters:
             del self.waiters[offset]
+
+
+class _AsyncWaiterBase:
+    """A coroutine in ``Atomics.wait_async`` (see :mod:`ftpool._waitasync`), as ``notify`` sees it
+    in the queue next to the blocking :class:`_Waiter` entries."""
+
+    __slots__ = ()
+
+    def notify(self) -> bool:
+        """Wake it (caller holds the queue's lock, and took it off the queue); False when it
+        cannot be woken (its loop is closed) and must not be counted."""
+        raise NotImplementedError
 
 
 _queues_lock = threading.Lock()  # guards the one-time creation of each buffer's _WaitQueue
@@ -415,10 +429,43 @@ class Atomics:
         return "timed-out"
 
     @staticmethod
+    def wait_async(a: SharedArray, index: int, expected: int,
+                   timeout: float | None = None) -> Coroutine[Any, Any, WaitResult]:
+        """The awaitable form of :meth:`wait` (Node: ``Atomics.waitAsync``), for asyncio code:
+        ``await Atomics.wait_async(a, i, expected, timeout=None)`` resolves to ``"not-equal"``
+        at once when the element differs from ``expected``, ``"ok"`` when woken by
+        :meth:`notify`, ``"timed-out"`` after ``timeout`` seconds (``None``/``math.inf`` =
+        forever; ``0`` only checks).
+
+        Never blocks the event loop: the coroutine waits in the same FIFO queue as threads in
+        :meth:`wait` (``notify`` wakes and counts both kinds, oldest first), and the notifying
+        thread wakes its loop with ``call_soon_threadsafe``; a timeout is a ``loop.call_later``
+        timer. No thread is parked per waiter and nothing polls. The value is checked when the
+        coroutine first runs (it must run in an event loop), under the queue's lock, so a notify
+        after the check is never lost. Cancelling the awaiting task (``asyncio.wait_for``, task
+        cancel, ``asyncio.run`` ending) takes the waiter out of the queue: a later ``notify``
+        does not count it. If its loop is closed while it waits, ``notify`` drops it uncounted
+        (a closed loop can run nothing, so the coroutine never resumes).
+
+        Bad arguments raise here, at the call, before anything waits: as for :meth:`wait`
+        (``TypeError`` unless ``SharedArray('i')``/``SharedArray('q')``, ``IndexError``,
+        ``OverflowError``, ``TypeError``/``ValueError`` for the timeout).
+        """
+        array = _check_waitable(a, "wait_async")
+        position = array._index(index)
+        expected = array._value(expected)
+        seconds = check_timeout(timeout, "Atomics.wait_async")
+        from ._waitasync import wait_async  # noqa: PLC0415  # asyncio: only for its users
+
+        return wait_async(array, position, expected, seconds)
+
+    @staticmethod
     def notify(a: SharedArray, index: int, count: int | None = None) -> int:
-        """Wake up to ``count`` threads waiting on element ``index`` (``None`` = all), oldest
-        first; return how many were woken (0 when none waits). Never blocks (beyond the queue's
-        lock).
+        """Wake up to ``count`` waiters on element ``index`` (``None`` = all), oldest first;
+        return how many were woken (0 when none waits). Waiters are threads in :meth:`wait` and
+        coroutines in :meth:`wait_async`, in one FIFO order and counted alike; a coroutine whose
+        event loop has been closed is dropped from the queue and not counted. Never blocks
+        (beyond the queue's lock; a coroutine's loop is woken with ``call_soon_threadsafe``).
 
         Only for ``SharedArray('i')`` and ``SharedArray('q')`` (``TypeError`` otherwise, as in JS);
         ``ValueError`` for a negative count; ``IndexError``/``TypeError`` for a bad index.
@@ -437,11 +484,16 @@ class Atomics:
             waiters = queue.waiters.get(offset)
             if not waiters:
                 return 0
-            woken = len(waiters) if count is None else min(count, len(waiters))
-            for _ in range(woken):
-                waiter = waiters.popleft()
-                waiter.state = _NOTIFIED
-                waiter.woken.notify()
+            woken = 0
+            while waiters and (count is None or woken < count):
+                waiter: Any = waiters.popleft()  # oldest first, blocking and async alike
+                if isinstance(waiter, _AsyncWaiterBase):
+                    if waiter.notify():  # False: its event loop is closed (dropped, not counted)
+                        woken += 1
+                else:
+                    waiter.state = _NOTIFIED
+                    waiter.woken.notify()
+                    woken += 1
             if not waiters:
                 del queue.waiters[offset]
         return woken
@@ -648,8 +700,18 @@ class AtomicCounter:
         (``"timed-out"``; ``None`` = forever, negative: ``ValueError``)."""
         return Atomics.wait(self._array, 0, expected, timeout)
 
+    def wait_async(self, expected: int,
+                   timeout: float | None = None) -> Coroutine[Any, Any, WaitResult]:
+        """``Atomics.wait_async`` on the counter: ``await counter.wait_async(expected)`` resolves
+        to ``"not-equal"`` at once if the value is not ``expected``, else to ``"ok"`` when
+        :meth:`notify` wakes it or ``"timed-out"`` after ``timeout`` seconds (``None`` =
+        forever). Never blocks the event loop; cancelling the await leaves the queue. Bad
+        arguments raise at the call (``OverflowError``/``TypeError``/``ValueError``)."""
+        return Atomics.wait_async(self._array, 0, expected, timeout)
+
     def notify(self, count: int | None = None) -> int:
-        """Wake up to ``count`` threads in :meth:`wait` (``None`` = all); return how many."""
+        """Wake up to ``count`` waiters in :meth:`wait` or :meth:`wait_async` (``None`` = all),
+        oldest first; return how many. Never blocks."""
         return Atomics.notify(self._array, 0, count)
 
     def __repr__(self) -> str:
