@@ -65,6 +65,13 @@ def test_the_documented_second_bases(error: type[BaseException],
         assert issubclass(error, base), f"{error.__name__} is not a {base.__name__}"
 
 
+def test_cancelled_is_also_a_concurrent_futures_cancellation() -> None:
+    exc = Cancelled("stop now")
+    assert isinstance(exc, cf.CancelledError)
+    assert exc.reason == "stop now"
+    assert "stop now" in str(exc)
+
+
 def test_pool_broken_error_is_the_stdlib_broken_thread_pool() -> None:
     from concurrent.futures.thread import BrokenThreadPool
 
