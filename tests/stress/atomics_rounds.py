@@ -1,5 +1,6 @@
 """Stress rounds for the atomics: exact totals under contention (SharedArray, AtomicCounter),
-wait/notify accounting with Workers terminated while they wait, pool tasks on one counter (see
+wait/notify accounting with Workers terminated while they wait, pool tasks on one counter, and the
+striped Adder (exact totals with threads that exit, sum_then_reset and reset racing with add) (see
 stress_engine.py for the engine and how to add a round)."""
 
 from __future__ import annotations
@@ -198,6 +199,105 @@ class PoolAtomicsRound(PhasedRound):
         rnd.tally.atomic_ops += n
 
 
+class AdderRound(PhasedRound):
+    """Lanes of short-lived threads add random amounts to one Adder (each thread exits after its
+    share, the next one in its lane takes over a cell); meanwhile harvesters call
+    ``sum_then_reset`` (every add must be in exactly one harvest or the final sum), or, in reset
+    mode, a resetter calls ``reset`` (each add discarded or kept wholly: totals stay multiples of
+    the one amount added)."""
+
+    def setup(self) -> None:
+        rng = self.rng
+        self.mode = rng.choice(["harvest", "harvest", "reset", "plain"])
+        self.lanes = rng.randint(1, 4)
+        self.generations = rng.randint(1, 6)  # threads per lane, one after another
+        self.ops = rng.randint(50, 800)  # adds per thread
+        self.harvesters = rng.randint(1, 2) if self.mode == "harvest" else 0
+        self.step = rng.choice([1, 3, 7])  # reset mode: every add is this amount
+        self.seeds = [[rng.randrange(1 << 30) for _ in range(self.generations)]
+                      for _ in range(self.lanes)]
+        self.adder = ftpool.Adder()
+        self.added = [0] * self.lanes  # what each lane's threads added, by the lane itself
+        self.harvested: list[int] = []
+        self.resets_seen: list[int] = []
+        self.done = threading.Event()
+        self.rnd.setup = (f"Adder mode={self.mode} lanes={self.lanes} "
+                          f"generations={self.generations} ops={self.ops} "
+                          f"harvesters={self.harvesters} step={self.step}")
+
+    def drive(self) -> None:
+        rnd = self.rnd
+        helpers: list[threading.Thread] = []
+        for h in range(self.harvesters):
+            helpers.append(start_thread(self.harvest, f"stress-adder-harvest-{rnd.label}-{h}"))
+        if self.mode == "reset":
+            helpers.append(start_thread(self.resetter, f"stress-adder-reset-{rnd.label}"))
+        lanes = [start_thread(lambda lane=lane: self.lane(lane), f"stress-adder-{rnd.label}-{lane}")
+                 for lane in range(self.lanes)]
+        try:
+            rnd.join(lanes, "Adder lanes")
+        finally:
+            self.done.set()
+            rnd.join(helpers, "Adder harvesters")
+
+    def lane(self, lane: int) -> None:
+        """One thread after another, each adding its share and exiting (its cell keeps counting)."""
+        for generation in range(self.generations):
+            thread = start_thread(lambda s=self.seeds[lane][generation]: self.add_share(lane, s),
+                                  f"stress-adder-{self.rnd.label}-{lane}-{generation}")
+            thread.join(WAIT)
+            if thread.is_alive():
+                raise self.rnd.hung(f"Adder lane {lane} generation {generation}")
+
+    def add_share(self, lane: int, seed: int) -> None:
+        r = random.Random(seed)
+        add = self.adder.add if r.random() < 0.5 else None  # hoisted, or through the instance
+        total = 0
+        for _ in range(self.ops):
+            n = self.step if self.mode == "reset" else r.choice([1, 1, 1, 2, -1, 1000, -37])
+            if add is None:
+                self.adder.add(n)
+            else:
+                add(n)
+            total += n
+        self.added[lane] += total  # one thread per lane at a time
+
+    def harvest(self) -> None:
+        while not self.done.is_set():
+            self.harvested.append(self.adder.sum_then_reset())
+        self.harvested.append(self.adder.sum_then_reset())
+
+    def resetter(self) -> None:
+        while not self.done.is_set():
+            self.adder.reset()
+            self.resets_seen.append(self.adder.sum())
+
+    def check(self) -> None:
+        rnd, adder = self.rnd, self.adder
+        total = sum(self.added)
+        final = adder.sum()
+        if self.mode in ("harvest", "plain"):
+            counted = sum(self.harvested) + final
+            if counted != total:
+                rnd.problem("lost" if counted < total else "duplicated",
+                            f"Adder: {total} added, harvests {sum(self.harvested)} + final sum "
+                            f"{final} = {counted}")
+        else:
+            bad = [v for v in [*self.resets_seen, final] if v % self.step or not 0 <= v <= total]
+            if bad:
+                rnd.problem("violations", f"Adder reset racing add: totals {bad[:5]} are not "
+                            f"whole adds of {self.step} within 0..{total}")
+        # Cells are reused: at most the threads that held one at once (lanes, harvesters or the
+        # resetter, this thread), rounded up to whole chunks of 8.
+        holders = self.lanes + self.harvesters + (self.mode == "reset") + 1
+        limit = -(-holders // 8) * 8
+        if len(adder._core.cells) > limit:
+            rnd.problem("leaked", f"Adder has {len(adder._core.cells)} cells after "
+                        f"{self.lanes * self.generations} threads, at most {holders} at once")
+        rnd.tally.atomic_ops += self.lanes * self.generations * self.ops + len(self.harvested)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "atomics": (AtomicsRound, WaitNotifyRound, PoolAtomicsRound),
+    "adder": (AdderRound,),
 }
