@@ -15,7 +15,8 @@ reference to its cell handle, whose finalizer puts the cell on a free list WITH 
 thread continues adding on top of it, so a dead thread's additions stay counted and the number of
 cells stays the peak number of threads that used the ``Adder`` at once. Cells live in
 ``SharedArray('q')`` chunks of :data:`_CHUNK` cells spaced :data:`STRIDE` bytes apart, the first
-aligned to a stride boundary, so that no two cells and no unrelated object share a line.
+aligned to a stride boundary, so that no two cells and no unrelated object share a line (or a
+prefetched pair of lines).
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ from ._shared import _KINDS, SharedArray, SharedBuffer
 
 __all__ = ["Adder"]
 
-#: Bytes between two cells. 64 is one cache line on x86-64 and most ARM cores; 128 would also keep
-#: the adjacent-line prefetcher from pairing two cells (measured in scripts/bench, case adder.*).
-STRIDE: Final = 64
+#: Bytes between two cells: two 64-byte cache lines, so that the adjacent-line (spatial)
+#: prefetcher of x86 cores, which fetches lines in 128-byte pairs, never couples two cells either
+#: (Java's @Contended pads 128 bytes for the same reason). scripts/bench's adder.scaling measures
+#: it against 64 in the same run.
+STRIDE: Final = 128
 _CHUNK: Final = 8  # cells allocated at once (one SharedBuffer of _CHUNK + 1 strides)
 _INT64 = _KINDS["q"]
 
