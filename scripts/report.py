@@ -480,45 +480,6 @@ def scenario_lines(runs: list[Run], names: list[str]) -> list[str]:
     return lines
 
 
-def other_lines(runs: list[Run], names: list[str]) -> list[str]:
-    if not names:
-        return []
-    lines = ["## Other cases (each against its peers in the same run)", ""]
-    for name in names:
-        present = [r for r in runs if name in r.cases and not r.cases[name].get("error")]
-        if not present:
-            continue
-        case = present[0].cases[name]
-        lines += [f"### {name}", "", case.get("description", "")]
-        if case.get("target"):
-            lines.append(f"Target: {case['target']}")
-        lines.append("")
-        rows = []
-        metric_names: list[str] = []
-        ratio_names: list[str] = []
-        for run in present:
-            metric_names += [m for m in run.cases[name]["metrics"] if m not in metric_names]
-            ratio_names += [m for m in run.cases[name].get("ratios", {}) if m not in ratio_names]
-        for metric in metric_names:
-            cells = []
-            for run in runs:
-                entry = run.cases.get(name, {}).get("metrics", {}).get(metric)
-                cells.append("n/a" if entry is None else
-                             f"{fmt(entry['median'])} {case.get('unit', '')} "
-                             f"[{fmt(entry['min'])}-{fmt(entry['max'])}]")
-            rows.append([metric, *cells])
-        for ratio in ratio_names:
-            cells = []
-            for run in runs:
-                entry = run.cases.get(name, {}).get("ratios", {}).get(ratio)
-                cells.append("n/a" if entry is None else
-                             f"**{entry['median']:.2f}x** [{entry['min']:.2f}-{entry['max']:.2f}]")
-            rows.append([f"**{ratio}**", *cells])
-        lines += table(["metric", *[r.label for r in runs]], rows)
-        lines.append("")
-    return lines
-
-
 # --- why one shared counter does not scale (bench case counter.contention) ------------------------
 
 CONTENTION_CASE = "counter.contention"
@@ -560,6 +521,45 @@ def contention_lines(runs: list[Run]) -> list[str]:
         "threads bump belong in `ftpool.Adder` (a cell per thread), and `AtomicCounter` is for "
         "values each update must see (tickets, flags, wait/notify).", "",
     ]
+
+
+def other_lines(runs: list[Run], names: list[str]) -> list[str]:
+    if not names:
+        return []
+    lines = ["## Other cases (each against its peers in the same run)", ""]
+    for name in names:
+        present = [r for r in runs if name in r.cases and not r.cases[name].get("error")]
+        if not present:
+            continue
+        case = present[0].cases[name]
+        lines += [f"### {name}", "", case.get("description", "")]
+        if case.get("target"):
+            lines.append(f"Target: {case['target']}")
+        lines.append("")
+        rows = []
+        metric_names: list[str] = []
+        ratio_names: list[str] = []
+        for run in present:
+            metric_names += [m for m in run.cases[name]["metrics"] if m not in metric_names]
+            ratio_names += [m for m in run.cases[name].get("ratios", {}) if m not in ratio_names]
+        for metric in metric_names:
+            cells = []
+            for run in runs:
+                entry = run.cases.get(name, {}).get("metrics", {}).get(metric)
+                cells.append("n/a" if entry is None else
+                             f"{fmt(entry['median'])} {case.get('unit', '')} "
+                             f"[{fmt(entry['min'])}-{fmt(entry['max'])}]")
+            rows.append([metric, *cells])
+        for ratio in ratio_names:
+            cells = []
+            for run in runs:
+                entry = run.cases.get(name, {}).get("ratios", {}).get(ratio)
+                cells.append("n/a" if entry is None else
+                             f"**{entry['median']:.2f}x** [{entry['min']:.2f}-{entry['max']:.2f}]")
+            rows.append([f"**{ratio}**", *cells])
+        lines += table(["metric", *[r.label for r in runs]], rows)
+        lines.append("")
+    return lines
 
 
 def build_report(runs: list[Run], summary_only: bool = False) -> str:
