@@ -484,7 +484,7 @@ def scenario_lines(runs: list[Run], names: list[str]) -> list[str]:
 
 CONTENTION_CASE = "counter.contention"
 CONTENTION_RATIOS = (
-    ("one shared AtomicCounter", "one shared AtomicCounter"),
+    ("one AtomicCounter used by both threads", "one shared AtomicCounter"),
     ("one shared function", "one shared function, same cell"),
     ("per-thread functions, same cell", "per-thread functions, same cell"),
     ("per-thread functions, own cache lines", "per-thread functions, cells 64 B apart (own lines)"),
@@ -510,16 +510,22 @@ def contention_lines(runs: list[Run]) -> list[str]:
         "The same patomic increment from 2 threads against 1 (aggregate rate, x2 / x1), reached "
         "through one shared object or through per-thread objects (`counter.contention`):", "",
         *table(["increment reached through", *[r.label for r in present]], rows), "",
-        "On 3.13t every use of a Python object writes its reference count; an object used by two "
-        "threads has its header's cache line bounce between the cores on every call, so a shared "
-        "`AtomicCounter` (or any shared function) stays near 1x whatever the instruction costs. "
-        "Per-thread objects on the same cell leave only the hardware's share: the one cache line "
-        "of the counter moving between cores, tens of nanoseconds per increment, small against "
-        "the microsecond of Python around it, so they scale up to what the machine gives (compare "
-        "them with own cache lines, which share nothing). The limit: one counter cell updated by "
-        "n threads never beats one core's rate for the instruction itself; counts that many "
-        "threads bump belong in `ftpool.Adder` (a cell per thread), and `AtomicCounter` is for "
-        "values each update must see (tickets, flags, wait/notify).", "",
+        "On 3.13t every use of a Python object writes its reference count, so an object that both "
+        "threads use on every operation has its header's cache line bounce between the cores: "
+        "the *one shared function* row pays that on every call, however cheap the instruction. "
+        "That was "
+        "`AtomicCounter`'s case while each add loaded the shared counter and its shared "
+        "`threading.local`; it now hands each thread its own functions (a hoisted "
+        "`add = counter.add` touches nothing shared), so its row should follow *per-thread "
+        "functions, same cell*. What remains is the hardware's share: the counter's one cache "
+        "line moving between the cores on every increment (tens of nanoseconds, against about a "
+        "microsecond of Python around it); *own cache lines* share nothing and are limited only "
+        "by the cores the machine gives (read every ratio against that row: on a loaded machine "
+        "it is itself below 2x). The limit: n threads on ONE counter cell never beat one core's "
+        "rate for the instruction itself and, with the Python around it, gain at best what "
+        "per-thread functions on one cell gain here; counts that many threads bump belong in "
+        "`ftpool.Adder` (a cell per thread), and `AtomicCounter` is for values each update must "
+        "see (tickets, flags, wait/notify).", "",
     ]
 
 
