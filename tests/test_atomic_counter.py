@@ -259,3 +259,44 @@ def test_wait_result_and_typecode_are_exported_for_annotations() -> None:
     assert result == "not-equal"
     typecode: ftpool.Typecode = ftpool.SharedArray("q", 1).typecode
     assert typecode == "q"
+
+
+def test_another_thread_sees_the_value_not_the_initial_one() -> None:
+    """Each thread gets its own operation functions at its first use; the value is shared."""
+    counter = AtomicCounter(5)
+    counter.add(10)
+    seen: list[int] = []
+
+    def other() -> None:
+        seen.append(counter.load())
+        seen.append(counter.add(1))
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    assert seen == [15, 15]
+    assert counter.load() == 16
+
+
+def test_operations_through_the_class_and_hoisted_across_threads() -> None:
+    counter = AtomicCounter()
+    assert AtomicCounter.add(counter, 2) == 0
+    assert AtomicCounter.load(counter) == 2
+    add = counter.add  # the main thread's function, used by another thread: still exact
+    thread = threading.Thread(target=lambda: [add() for _ in range(1000)])
+    thread.start()
+    for _ in range(1000):
+        counter.add()
+    thread.join()
+    assert counter.load() == 2002
+    assert counter.add.__doc__ == AtomicCounter.add.__doc__
+
+
+def test_a_counter_made_by_a_thread_that_exited_keeps_working() -> None:
+    made: list[AtomicCounter] = []
+    thread = threading.Thread(target=lambda: made.append(AtomicCounter(7)))
+    thread.start()
+    thread.join()
+    counter = made[0]
+    assert counter.add_and_get(1) == 8
+    assert counter.wait(0) == "not-equal"
