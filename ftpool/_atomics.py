@@ -432,7 +432,7 @@ class Atomics:
         return "timed-out"
 
     @staticmethod
-    def wait_async(a: SharedArray, index: int, expected: int,
+    def wait_async(array: SharedArray, index: int, expected: int,
                    timeout: float | None = None) -> Coroutine[Any, Any, WaitResult]:
         """The awaitable form of :meth:`wait` (Node: ``Atomics.waitAsync``), for asyncio code:
         ``await Atomics.wait_async(a, i, expected, timeout=None)`` resolves to ``"not-equal"``
@@ -447,14 +447,15 @@ class Atomics:
         coroutine first runs (it must run in an event loop), under the queue's lock, so a notify
         after the check is never lost. Cancelling the awaiting task (``asyncio.wait_for``, task
         cancel, ``asyncio.run`` ending) takes the waiter out of the queue: a later ``notify``
-        does not count it. If its loop is closed while it waits, ``notify`` drops it uncounted
-        (a closed loop can run nothing, so the coroutine never resumes).
+        does not count it (one that reached it before the cancellation did count it). If its
+        loop is closed while it waits, ``notify`` drops it uncounted (a closed loop can run
+        nothing, so the coroutine never resumes; ``asyncio.run`` cancels it first instead).
 
         Bad arguments raise here, at the call, before anything waits: as for :meth:`wait`
         (``TypeError`` unless ``SharedArray('i')``/``SharedArray('q')``, ``IndexError``,
         ``OverflowError``, ``TypeError``/``ValueError`` for the timeout).
         """
-        array = _check_waitable(a, "wait_async")
+        array = _check_waitable(array, "wait_async")
         position = array._index(index)
         expected = array._value(expected)
         seconds = check_timeout(timeout, "Atomics.wait_async")
