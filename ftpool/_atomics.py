@@ -168,6 +168,30 @@ class _AsyncWaiterBase:
         raise NotImplementedError
 
 
+def _wake(queue: _WaitQueue, offset: int, count: int | None) -> int:
+    """Wake up to ``count`` (None: all) waiters at ``offset``, oldest first; return how many.
+
+    The caller holds ``queue.lock``. A wait_async waiter whose loop is closed is dropped and not
+    counted; the next one is woken instead.
+    """
+    waiters = queue.waiters.get(offset)
+    if not waiters:
+        return 0
+    woken = 0
+    while waiters and (count is None or woken < count):
+        waiter: Any = waiters.popleft()  # oldest first, blocking and async alike
+        if isinstance(waiter, _AsyncWaiterBase):
+            if waiter.notify():  # False: its event loop is closed (dropped, not counted)
+                woken += 1
+        else:
+            waiter.state = _NOTIFIED
+            waiter.woken.notify()
+            woken += 1
+    if not waiters:
+        del queue.waiters[offset]
+    return woken
+
+
 _queues_lock = threading.Lock()  # guards the one-time creation of each buffer's _WaitQueue
 
 
@@ -447,7 +471,8 @@ class Atomics:
         coroutine first runs (it must run in an event loop), under the queue's lock, so a notify
         after the check is never lost. Cancelling the awaiting task (``asyncio.wait_for``, task
         cancel, ``asyncio.run`` ending) takes the waiter out of the queue: a later ``notify``
-        does not count it (one that reached it before the cancellation did count it). If its
+        does not count it; one that reached it before the cancellation counted it, and the
+        coroutine passes that wake-up on to the next waiter (as ``asyncio.Condition`` does). If its
         loop is closed while it waits, ``notify`` drops it uncounted (a closed loop can run
         nothing, so the coroutine never resumes; ``asyncio.run`` cancels it first instead).
 
@@ -485,22 +510,7 @@ class Atomics:
             return 0  # nobody ever waited on this buffer
         offset = array._offset + position * array.itemsize
         with queue.lock:
-            waiters = queue.waiters.get(offset)
-            if not waiters:
-                return 0
-            woken = 0
-            while waiters and (count is None or woken < count):
-                waiter: Any = waiters.popleft()  # oldest first, blocking and async alike
-                if isinstance(waiter, _AsyncWaiterBase):
-                    if waiter.notify():  # False: its event loop is closed (dropped, not counted)
-                        woken += 1
-                else:
-                    waiter.state = _NOTIFIED
-                    waiter.woken.notify()
-                    woken += 1
-            if not waiters:
-                del queue.waiters[offset]
-        return woken
+            return _wake(queue, offset, count)
 
     @staticmethod
     def is_lock_free(nbytes: int) -> bool:

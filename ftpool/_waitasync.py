@@ -7,7 +7,8 @@ not a condition variable but the loop itself: the notifying thread marks the wai
 the queue's lock and hands the loop a callback with ``loop.call_soon_threadsafe``, which resolves
 the coroutine's future. No thread is parked per waiter and nothing polls: a timeout is a
 ``loop.call_later`` timer, and a cancelled coroutine takes its waiter out of the queue, so a later
-``notify`` does not count it.
+``notify`` does not count it; one cancelled after a ``notify`` took it passes the wake-up on to the
+next waiter (as ``asyncio.Condition`` does), so the wake-up is not lost.
 
 A waiter whose loop has been closed cannot be woken: ``notify`` drops it without counting it (and
 goes on to the next waiter), so a notifier never raises or hangs because of someone else's loop.
@@ -29,6 +30,7 @@ from ._atomics import (
     WaitResult,
     _AsyncWaiterBase,
     _wait_queue,
+    _wake,
 )
 
 if TYPE_CHECKING:
@@ -99,13 +101,24 @@ async def wait_async(array: SharedArray, position: int, expected: int,
     timer = None if seconds is None else loop.call_later(seconds, waiter.time_out, queue, offset)
     try:
         return await future
+    except GeneratorExit:
+        # The coroutine is being destroyed (its loop closed or abandoned): this may run inside the
+        # garbage collector, on a thread that holds queue.lock, so take no lock. Its waiter is
+        # out of the queue already, or dropped by the next notify (the loop is closed), or the
+        # whole queue is garbage too (the queue holds the future that keeps the task alive).
+        raise
     except BaseException:
         # Cancelled (or the loop is being torn down): leave the queue, so that a later notify
-        # does not count a waiter that will never run.
+        # does not count a waiter that will never run. If a notify already took this waiter (and
+        # counted it), pass its wake-up on to the next waiter, as asyncio.Condition does, so that
+        # notify's count still matches the waiters that return "ok" whenever another one waits.
         with queue.lock:
             if waiter.state == _WAITING:
                 waiter.state = _CANCELLED
                 queue.remove(offset, waiter)  # type: ignore[arg-type]
+            elif waiter.state == _NOTIFIED:
+                waiter.state = _CANCELLED
+                _wake(queue, offset, 1)
         raise
     finally:
         if timer is not None:

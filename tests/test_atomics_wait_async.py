@@ -346,3 +346,36 @@ def test_bad_input_raises_at_the_call_and_registers_nothing(
         call(array)
     assert _waiters(array, 0) == 0
     assert Atomics.notify(array, 0) == 0
+
+
+def test_a_waiter_cancelled_after_notify_took_it_passes_the_wake_up_on() -> None:
+    array = SharedArray("i", 1)
+
+    async def main() -> None:
+        first = asyncio.ensure_future(Atomics.wait_async(array, 0, 0))
+        second = asyncio.ensure_future(Atomics.wait_async(array, 0, 0))
+        await _until_async(lambda: _waiters(array, 0) == 2, "2 waiters")
+        assert Atomics.notify(array, 0, 1) == 1  # takes `first` (its result not delivered yet)
+        first.cancel()  # in the same loop tick: `first` never sees its "ok"
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert await asyncio.wait_for(second, 5) == "ok"  # the wake-up went on to `second`
+        assert _waiters(array, 0) == 0
+
+    _run(main())
+
+
+def test_a_waiter_cancelled_after_notify_with_nobody_else_waiting() -> None:
+    array = SharedArray("i", 1)
+
+    async def main() -> None:
+        only = asyncio.ensure_future(Atomics.wait_async(array, 0, 0))
+        await _until_async(lambda: _waiters(array, 0) == 1, "the waiter")
+        assert Atomics.notify(array, 0) == 1
+        only.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await only
+        assert _waiters(array, 0) == 0
+        assert Atomics.notify(array, 0) == 0
+
+    _run(main())
