@@ -1,10 +1,12 @@
 """Stress rounds for the atomics: exact totals under contention (SharedArray, AtomicCounter),
-wait/notify accounting with Workers terminated while they wait, pool tasks on one counter, and the
+wait/notify accounting with Workers terminated while they wait, wait_async coroutines on several
+event loops counted with blocking waiters, pool tasks on one counter, and the
 striped Adder (exact totals with threads that exit, sum_then_reset and reset racing with add) (see
 stress_engine.py for the engine and how to add a round)."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
@@ -173,6 +175,97 @@ class WaitNotifyRound(PhasedRound):
         rnd.tally.atomic_ops += total + woken
 
 
+class AsyncWaitNotifyRound(PhasedRound):
+    """Coroutines in Atomics.wait_async on 1-3 event loops (one thread each) and 0-2 threads in
+    Atomics.wait share one word; a notifier wakes some at a time. notify's counts must equal the
+    "ok" results of both kinds together."""
+
+    def setup(self) -> None:
+        rng = self.rng
+        self.flag = ftpool.SharedArray(rng.choice("iq"), 2)  # [0]: the word; [1]: waits done
+        self.loops = [[rng.randrange(1 << 30) for _ in range(rng.randint(1, 4))]
+                      for _ in range(rng.randint(1, 3))]
+        self.threads = [rng.randrange(1 << 30) for _ in range(rng.randint(0, 2))]
+        self.results: list[Counter[str]] = []
+        self.results_lock = threading.Lock()
+        self.notifies = rng.randint(1, 60)
+        self.woken = 0
+        self.rnd.setup = (f"wait_async: loops of {[len(c) for c in self.loops]} coroutines, "
+                          f"{len(self.threads)} blocking waiters, {self.notifies} notifies")
+
+    def record(self, outcomes: Counter[str]) -> None:
+        with self.results_lock:
+            self.results.append(outcomes)
+
+    async def coroutine_waiter(self, seed: int) -> None:
+        r = random.Random(seed)
+        mine: Counter[str] = Counter()
+        try:
+            while True:
+                timeout = r.choice([None, 0, 0.001, 0.01, 0.05])
+                outcome = await Atomics.wait_async(self.flag, 0, 0, timeout=timeout)
+                mine[outcome] += 1
+                Atomics.add(self.flag, 1, 1)
+                if outcome == "not-equal":
+                    return
+        finally:
+            self.record(mine)
+
+    def run_loop(self, seeds: list[int]) -> None:
+        async def main() -> None:
+            await asyncio.gather(*(self.coroutine_waiter(seed) for seed in seeds))
+
+        asyncio.run(main())
+
+    def blocking_waiter(self, seed: int) -> None:
+        r = random.Random(seed)
+        mine: Counter[str] = Counter()
+        try:
+            while True:
+                outcome = Atomics.wait(self.flag, 0, 0, timeout=r.choice([None, 0.001, 0.01]))
+                mine[outcome] += 1
+                Atomics.add(self.flag, 1, 1)
+                if outcome == "not-equal":
+                    return
+        finally:
+            self.record(mine)
+
+    def drive(self) -> None:
+        rnd, rng, flag = self.rnd, self.rng, self.flag
+        waiters = [start_thread(lambda seeds=seeds: self.run_loop(seeds),
+                                f"stress-waitasync-{rnd.label}-loop{i}")
+                   for i, seeds in enumerate(self.loops)]
+        waiters += [start_thread(lambda seed=seed: self.blocking_waiter(seed),
+                                 f"stress-waitasync-{rnd.label}-thread{i}")
+                    for i, seed in enumerate(self.threads)]
+        for _ in range(self.notifies):
+            self.woken += Atomics.notify(flag, 0, rng.choice([None, 1, 2]))
+            time.sleep(rng.choice([0, 0, 0.0005, 0.002]))
+        Atomics.store(flag, 0, 1)
+        self.woken += Atomics.notify(flag, 0)
+        rnd.join(waiters, "wait_async loops and Atomics.wait threads")
+
+    def finish(self) -> None:
+        Atomics.store(self.flag, 0, 1)
+        Atomics.notify(self.flag, 0)
+
+    def check(self) -> None:
+        rnd = self.rnd
+        oks = sum(r["ok"] for r in self.results)
+        if self.woken != oks:
+            rnd.problem("lost" if self.woken > oks else "duplicated",
+                        f"Atomics.notify reported {self.woken} woken, async and blocking waiters "
+                        f"returned 'ok' {oks} times")
+        total = sum(sum(r.values()) for r in self.results)
+        if Atomics.load(self.flag, 1) != total:
+            rnd.problem("violations",
+                        f"waits counted {Atomics.load(self.flag, 1)}, returned {total}")
+        waiters = sum(len(c) for c in self.loops) + len(self.threads)
+        if len(self.results) != waiters:
+            rnd.problem("hung", f"{waiters - len(self.results)} waiters never finished")
+        rnd.tally.atomic_ops += total + self.woken
+
+
 class PoolAtomicsRound(PhasedRound):
     """Pool tasks increment one AtomicCounter: the total is exact."""
 
@@ -298,6 +391,6 @@ class AdderRound(PhasedRound):
 
 
 SCENARIOS: dict[str, Scenario] = {
-    "atomics": (AtomicsRound, WaitNotifyRound, PoolAtomicsRound),
+    "atomics": (AtomicsRound, WaitNotifyRound, AsyncWaitNotifyRound, PoolAtomicsRound),
     "adder": (AdderRound,),
 }
