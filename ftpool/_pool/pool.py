@@ -13,10 +13,11 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Any, Literal, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
+from .._aio import copy_context, submitter_context
 from .._context import CancelToken
 from .._events import Listeners
 from .core import PoolCore, interpreter_exiting
@@ -24,6 +25,11 @@ from .map import imap_unordered, map_ordered
 from .task import PoolFuture, Task
 from .stats import PoolStats
 from .._runtime import usable_cores
+
+if TYPE_CHECKING:
+    import contextvars
+
+    from .aio import MapAsyncIterator
 
 __all__ = ["Pool", "UnknownHandlerError"]
 
@@ -61,6 +67,16 @@ def _check_count(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be an int, got {value!r}")
     return value
+
+
+def _context_task(
+    context: contextvars.Context, fn: Callable[..., Any], args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Task:
+    """A task that runs in ``context`` (work submitted from async code)."""
+    from .aio import ContextTask  # noqa: PLC0415 - asyncio code only: keeps import ftpool light
+
+    return ContextTask(context, fn, args, kwargs)
 
 
 class Pool(concurrent.futures.Executor):
@@ -182,6 +198,13 @@ class Pool(concurrent.futures.Executor):
         ``max_queue`` tasks wait, ``RuntimeError`` after shutdown, and
         :class:`~ftpool.BrokenPool` once an initializer failed. The future's ``cancel()`` also
         stops a running task at its next ``check_cancelled()`` (see :class:`PoolFuture`).
+
+        From a coroutine, ``await pool.submit(fn, x)`` gives the result without blocking the
+        event loop, and cancelling the awaiting task cancels the pool task (see
+        ``PoolFuture.__await__``). Context: called while an asyncio event loop runs in this
+        thread (from async code), ``fn`` runs in a copy of the caller's ``contextvars`` context,
+        as with ``asyncio.to_thread``; called from sync code it runs in the worker's own
+        context, as with ``ThreadPoolExecutor``.
         """
         if not callable(fn):
             raise TypeError(
@@ -191,7 +214,11 @@ class Pool(concurrent.futures.Executor):
         core = self._core
         if core.shutdown_started:
             core.raise_closed()
-        task = Task(fn, args, kwargs)
+        context = submitter_context()  # None unless called from async code
+        if context is None:
+            task = Task(fn, args, kwargs)
+        else:
+            task = _context_task(context, fn, args, kwargs)
         if core.max_queue is None:
             core.push(task)
         else:
@@ -233,6 +260,64 @@ class Pool(concurrent.futures.Executor):
         and early close as :meth:`map`."""
         self._check_map(fn, timeout, chunksize)
         return imap_unordered(self._core, fn, iterable, chunksize, timeout)
+
+    def map_async(
+        self,
+        fn: Callable[[Any], T],
+        iterable: Iterable[Any] | AsyncIterable[Any],
+        *,
+        chunksize: int | None = None,
+        buffersize: int | None = None,
+    ) -> MapAsyncIterator[T]:
+        """``fn(item)`` for every item of ``iterable``, as an async iterator of the results in
+        input order: ``async for result in pool.map_async(fn, items):``. Returns at once.
+
+        ``iterable`` may be a plain or an async iterable; it is read lazily, from the consuming
+        coroutine, with at most ``buffersize`` chunks in flight (default: twice
+        ``max_workers``; ``max_queue`` if that is smaller), so an endless input works and a slow
+        consumer holds back the reading. (A plain iterable is read in the event loop's thread:
+        give a slow source as an async iterable.) ``chunksize=None`` sizes the chunks
+        adaptively, as :meth:`map` does for input of unknown length; ``chunksize=1`` submits one
+        task per item. Each chunk runs in its own copy of the caller's ``contextvars`` context
+        (taken at this call), as :meth:`submit` from async code.
+
+        Waiting for a result never blocks the event loop (the workers wake it with
+        ``call_soon_threadsafe``). An item's exception is raised when its result is reached.
+        Closing early cancels the chunks in flight (queued ones never start, running ones stop
+        at their next item): ``await it.aclose()``, the end of ``async with
+        pool.map_async(...) as it:``, the consuming task being cancelled (``asyncio.timeout``
+        around the loop stops the work), an item's exception, or ``break`` once the iterator
+        is dropped. ``pool.terminate()`` makes it raise :class:`~ftpool.Cancelled`; a pool
+        shut down before all the input was submitted makes it raise the closed error
+        (``RuntimeError``). For a deadline use ``asyncio.timeout``.
+
+        ``TypeError`` for a non-callable or an input that is not iterable, ``ValueError`` for a
+        ``chunksize`` or ``buffersize`` below 1, ``RuntimeError`` after shutdown: all raised
+        here, by the call itself.
+        """
+        self._check_map(fn, None, chunksize)
+        if not isinstance(iterable, (Iterable, AsyncIterable)):
+            raise TypeError(
+                f"map_async() needs an iterable or an async iterable of inputs, got "
+                f"{type(iterable).__name__}"
+            )
+        core = self._core
+        if buffersize is None:
+            window = 2 * core.max_workers
+            if core.max_queue is not None:
+                window = min(window, core.max_queue)
+        else:
+            window = _check_count(buffersize, "buffersize")
+            if window < 1:
+                raise ValueError(
+                    f"buffersize must be >= 1 (chunks in flight; None: twice max_workers), got "
+                    f"{buffersize}"
+                )
+        from .aio import MapAsyncIterator  # noqa: PLC0415 - asyncio code only, as _context_task
+
+        return MapAsyncIterator(
+            core, fn, iterable=iterable, chunksize=chunksize, window=window, context=copy_context()
+        )
 
     def _check_map(self, fn: object, timeout: object, chunksize: object) -> None:
         if not callable(fn):
@@ -306,6 +391,10 @@ class Pool(concurrent.futures.Executor):
         they pass, the future fails with ``TimeoutError`` at once and the task is cancelled
         cooperatively. Negative ``timeout`` raises ``ValueError``; other errors as
         :meth:`submit`.
+
+        Awaitable, and run in a copy of the caller's ``contextvars`` when called from async code,
+        as :meth:`submit`: ``await asyncio.wait_for(pool.run(x), 1.0)`` cancels the task when
+        the second passes (dequeued, or stopped at its next ``check_cancelled()``).
         """
         fn = self._handler_for(name)
         seconds = _check_timeout(timeout, "timeout")
@@ -314,7 +403,8 @@ class Pool(concurrent.futures.Executor):
         core = self._core
         if core.shutdown_started or interpreter_exiting():
             core.raise_closed()
-        task = Task(fn, (arg,), {})
+        context = submitter_context()  # None unless called from async code
+        task = Task(fn, (arg,), {}) if context is None else _context_task(context, fn, (arg,), {})
         if seconds is not None:
             task.timeout = seconds
         if cancel is not None:

@@ -29,7 +29,7 @@ import concurrent.futures
 import contextlib
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from concurrent.futures._base import (
     CANCELLED,
     CANCELLED_AND_NOTIFIED,
@@ -39,6 +39,7 @@ from concurrent.futures._base import (
 )
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .._aio import await_future
 from .._context import CancelToken
 from .._errors import Cancelled
 
@@ -161,6 +162,26 @@ class PoolFuture(concurrent.futures.Future[T]):
             return super().exception(timeout)
         except concurrent.futures.CancelledError as exc:
             raise self._cancelled_error(exc) from None
+
+    def __await__(self) -> Generator[Any, None, T]:
+        """``await future`` in a coroutine: the result, without blocking the event loop.
+
+        Binds to the loop running in the awaiting thread (many loops in many threads may await
+        one future). The thread that ends the task wakes the loop with
+        ``loop.call_soon_threadsafe``: no thread waits and nothing polls. Raises what
+        :meth:`result` raises: the task's exception, :class:`~ftpool.Cancelled` when the task was
+        cancelled (``Pool.terminate()``, ``shutdown(cancel_futures=True)``, a ``cancel=`` token),
+        ``TimeoutError`` for a ``timeout=``; ``RuntimeError`` when no event loop runs here.
+
+        Cancelling the awaiting asyncio task (``Task.cancel()``, ``asyncio.wait_for``,
+        ``asyncio.timeout``, a ``TaskGroup``) cancels the pool task, as :meth:`cancel` does: a
+        queued task is dequeued, a running one stops at its next ``check_cancelled()``. (Wrap
+        the future in ``asyncio.shield`` to keep the work running.) A loop closed while one of
+        its coroutines waits is not woken; the task still ends normally in the pool.
+        """
+        if self._state == FINISHED and self._exception is None:
+            return self._result  # type: ignore[return-value]
+        return (yield from await_future(self))
 
     def _cancelled_error(self, exc: concurrent.futures.CancelledError) -> BaseException:
         if self._state in (CANCELLED, CANCELLED_AND_NOTIFIED) and not isinstance(exc, Cancelled):

@@ -1,0 +1,214 @@
+"""The pool's asyncio side: tasks that run in the submitter's ``contextvars`` context, and
+``Pool.map_async``.
+
+Work submitted from async code (an event loop runs in the submitting thread) runs in a copy of
+the submitter's context, as ``asyncio.to_thread`` does: :class:`ContextTask` (``submit``/``run``)
+and :class:`ContextChunkTask` (``map_async``) carry that copy and enter it in the worker.
+
+:class:`MapAsyncIterator` is ``map`` for a coroutine: results in input order, as an async
+iterator. It reads its input lazily (a plain or an async iterable) and keeps a bounded window of
+chunks in flight, so an endless input works and a slow consumer holds back the producer. Chunks
+are sized as ``map`` sizes them for input of unknown length (adaptive, see ``map``). Closing it
+early (``aclose()``, the end of ``async with``, ``break`` once the iterator is dropped, the
+consuming task cancelled, an item's exception reaching the consumer) cancels the chunks in
+flight: queued ones never start, running ones stop at their next item.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .map import _Sizer
+from .task import ChunkResult, ChunkTask, Task
+
+if TYPE_CHECKING:
+    import contextvars
+
+    from .core import PoolCore
+
+__all__ = ["ContextChunkTask", "ContextTask", "MapAsyncIterator"]
+
+MAP_ASYNC_CLOSED_REASON = "the map_async() iterator was closed before this chunk was consumed"
+
+
+class ContextTask(Task):
+    """A task that runs its call inside ``context`` (a copy of the submitter's context)."""
+
+    __slots__ = ("context",)
+
+    def __init__(
+        self,
+        context: contextvars.Context,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        super().__init__(fn, args, kwargs)
+        self.context = context
+
+    def execute(self) -> Any:
+        return self.context.run(self.fn, *self.args, **self.kwargs)  # type: ignore[arg-type]
+
+
+class ContextChunkTask(ChunkTask):
+    """A ``map_async`` chunk that runs inside its own copy of the submitter's context (a context
+    can be entered by one thread at a time, so every chunk gets a copy)."""
+
+    __slots__ = ("context",)
+
+    def __init__(
+        self, context: contextvars.Context, fn: Callable[..., Any], items: list[Any]
+    ) -> None:
+        super().__init__(fn, items, False)
+        self.context = context
+
+    def execute(self) -> ChunkResult:
+        return self.context.run(ChunkTask.execute, self)
+
+
+class MapAsyncIterator[T](AsyncIterator[T]):
+    """What ``Pool.map_async`` returns: ``async for result in it`` (see the module docstring).
+
+    ``__anext__`` never blocks the event loop on the workers: it awaits the oldest chunk. It
+    raises an item's exception when that item's result is reached (the chunks in flight are
+    cancelled then), :class:`~ftpool.Cancelled` when the pool cancelled a chunk
+    (``terminate()``), and the pool's closed error if the pool was shut down before all the input
+    was submitted. Also an async context manager: ``async with pool.map_async(...) as results:``
+    closes it at the end of the block.
+    """
+
+    def __init__(
+        self,
+        core: PoolCore,
+        fn: Callable[[Any], T],
+        *,
+        iterable: Iterable[Any] | AsyncIterable[Any],
+        chunksize: int | None,
+        window: int,
+        context: contextvars.Context,
+    ) -> None:
+        self._core = core
+        self._fn = fn
+        self._sync_source: Iterator[Any] | None = None
+        self._async_source: AsyncIterator[Any] | None = None
+        if isinstance(iterable, AsyncIterable):
+            self._async_source = aiter(iterable)
+        else:
+            self._sync_source = iter(iterable)
+        self._sizer = _Sizer(chunksize)
+        self._window = window
+        self._context = context
+        self._inflight: collections.deque[ChunkTask] = collections.deque()  # oldest first
+        self._results: collections.deque[Any] = collections.deque()  # of the chunk consumed
+        self._error: BaseException | None = None  # raised after the results before it
+        self._exhausted = False  # the input has been read to its end
+        self._closed = False
+
+    def __aiter__(self) -> MapAsyncIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        """The next result in input order; ``StopAsyncIteration`` after the last one (or once
+        closed)."""
+        while True:
+            if self._results:
+                return self._results.popleft()  # type: ignore[no-any-return]
+            error = self._error
+            if error is not None:
+                self._error = None
+                self._close()
+                raise error
+            if self._closed:
+                raise StopAsyncIteration
+            try:
+                await self._fill()
+                if not self._inflight:
+                    self._closed = True
+                    raise StopAsyncIteration
+                task = self._inflight[0]
+                results, error = await task.future
+            except BaseException:
+                # cancelled while waiting, the pool closed or cancelled the chunk, the input
+                # raised: nothing more is taken from this iterator
+                self._close()
+                raise
+            self._inflight.popleft()
+            self._sizer.learn(task)
+            del task
+            self._results.extend(results)
+            self._error = error
+
+    async def _fill(self) -> None:
+        """Submit chunks until ``window`` are in flight or the input is exhausted."""
+        inflight = self._inflight
+        core = self._core
+        while not self._exhausted and len(inflight) < self._window:
+            items = await self._read(self._sizer.size)
+            if len(items) < self._sizer.size:
+                self._exhausted = True
+            if not items:
+                return
+            if self._closed:  # closed while the input was awaited
+                return
+            task = ContextChunkTask(self._context.copy(), self._fn, items)
+            core.check_open()
+            core.push(task)
+            inflight.append(task)
+
+    async def _read(self, count: int) -> list[Any]:
+        source = self._sync_source
+        if source is not None:
+            items = []
+            for item in source:
+                items.append(item)
+                if len(items) >= count:
+                    break
+            return items
+        asource = self._async_source
+        assert asource is not None
+        items = []
+        while len(items) < count:
+            try:
+                items.append(await anext(asource))
+            except StopAsyncIteration:
+                break
+        return items
+
+    def _close(self) -> None:
+        self._closed = True
+        self._results.clear()
+        inflight, self._inflight = self._inflight, collections.deque()
+        for task in inflight:
+            task.cancel(MAP_ASYNC_CLOSED_REASON)
+
+    async def aclose(self) -> None:
+        """Stop: cancel the chunks in flight (queued ones never start, running ones stop at
+        their next item) and read no more input. Never blocks; idempotent. An async input is
+        closed too (its ``aclose()`` awaited) if it has one."""
+        self._close()
+        source, self._async_source = self._async_source, None
+        self._sync_source = None
+        close = getattr(source, "aclose", None)
+        if close is not None:
+            await close()
+
+    async def __aenter__(self) -> MapAsyncIterator[T]:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the iterator (:meth:`aclose`)."""
+        await self.aclose()
+
+    def __del__(self) -> None:
+        # Dropped without being exhausted or closed (``break`` out of ``async for``): the work
+        # in flight is no longer wanted. Task.cancel never blocks and takes only leaf locks.
+        if not getattr(self, "_closed", True) and self._inflight:
+            self._close()
