@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
 
+from ._aio import is_coroutine, run_worker_coroutine
 from ._channel import Channel, _check_timeout, _deadline, _remaining, _Waker
 from ._context import ThreadState, new_thread_id, set_state
 from ._errors import ClosedError, EndOfChannel, Terminated
@@ -170,7 +171,10 @@ class Worker:
                 self._call(callback, "online")
             target = self._target
             assert target is not None
-            target(*self._args, **self._kwargs)
+            result = target(*self._args, **self._kwargs)
+            if is_coroutine(result):  # an async def target: run it under its own event loop
+                run_worker_coroutine(result, state.stop, state.port)  # type: ignore[arg-type]
+            del result
         except Terminated as exc:
             code = TERMINATED_EXIT_CODE
             if not state.stop.cancelled:
