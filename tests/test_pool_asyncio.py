@@ -14,11 +14,10 @@ import time
 from typing import Any
 
 import pytest
+from thread_helpers import run_threads
 
 import ftpool
 from ftpool import Cancelled, Pool
-
-from thread_helpers import run_threads
 
 WAIT = 10.0  # generous bound for things that happen at once on an idle machine
 

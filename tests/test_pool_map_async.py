@@ -39,6 +39,15 @@ async def collect(iterator: AsyncIterator[Any]) -> list[Any]:
     return [item async for item in iterator]
 
 
+async def consume_into(
+    iterator: AsyncIterator[Any], got: list[Any], at_3: Any = None
+) -> None:
+    async for x in iterator:
+        got.append(x)
+        if x == 3 and at_3 is not None:
+            at_3()
+
+
 @pytest.mark.parametrize("chunksize", [None, 1, 7])
 def test_results_come_in_input_order(chunksize: int | None) -> None:
     with Pool(max_workers=2) as pool:
@@ -114,9 +123,9 @@ def test_a_slow_consumer_holds_back_the_workers() -> None:
 def test_an_item_exception_is_raised_at_its_place_and_cancels_the_rest() -> None:
     async def main(pool: Pool) -> list[int]:
         got: list[int] = []
+        results = pool.map_async(fail_on(5), range(100), chunksize=1, buffersize=4)
         with pytest.raises(ValueError, match="item 5"):
-            async for x in pool.map_async(fail_on(5), range(100), chunksize=1, buffersize=4):
-                got.append(x)
+            await consume_into(results, got)
         return got
 
     with Pool(max_workers=2) as pool:
@@ -219,12 +228,10 @@ def test_terminate_under_map_async_raises_cancelled() -> None:
 
 def test_pool_shut_down_before_the_input_was_submitted() -> None:
     async def main(pool: Pool) -> list[int]:
-        got = []
+        got: list[int] = []
+        results = pool.map_async(abs, range(100), chunksize=1, buffersize=2)
         with pytest.raises(RuntimeError, match="cannot schedule new futures"):
-            async for x in pool.map_async(abs, range(100), chunksize=1, buffersize=2):
-                got.append(x)
-                if x == 3:
-                    pool.shutdown(wait=False)
+            await consume_into(results, got, at_3=lambda: pool.shutdown(wait=False))
         return got
 
     pool = Pool(max_workers=1)
