@@ -40,6 +40,7 @@ __all__ = [
     "await_future",
     "copy_context",
     "is_coroutine",
+    "loop_probe",
     "run_worker_coroutine",
     "submitter_context",
 ]
@@ -71,6 +72,13 @@ def _find_loop_probe() -> Callable[[], Any] | None:
 
     _loop_probe = probe
     return probe
+
+
+def loop_probe() -> Callable[[], Any] | None:
+    """asyncio's "the event loop running in this thread, or None" function (a C function on
+    CPython), or None while asyncio has not been imported (then no loop can run). Hot paths
+    keep the function once found and call it directly."""
+    return _loop_probe or _find_loop_probe()
 
 
 def submitter_context() -> contextvars.Context | None:

@@ -13,11 +13,12 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 import math
+import sys
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
-from .._aio import copy_context, submitter_context
+from .._aio import copy_context, loop_probe
 from .._context import CancelToken
 from .._events import Listeners
 from .core import PoolCore, interpreter_exiting
@@ -40,6 +41,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 EVENTS = ("drain", "worker_create", "worker_exit", "error")
 
 _pool_numbers = itertools.count()
+# Whether submit()/run() are called from async code: asyncio's C function that returns the loop
+# running in this thread, kept here once asyncio has been imported (before that, no loop can run
+# and the check is one dict lookup in sys.modules).
+_modules = sys.modules
+_loop_probe: Callable[[], object] | None = None
+
+
+def _find_loop_probe() -> Callable[[], object] | None:
+    global _loop_probe
+    _loop_probe = probe = loop_probe()
+    return probe
 
 
 class UnknownHandlerError(KeyError):
@@ -214,11 +226,14 @@ class Pool(concurrent.futures.Executor):
         core = self._core
         if core.shutdown_started:
             core.raise_closed()
-        context = submitter_context()  # None unless called from async code
-        if context is None:
+        # From async code (a loop runs in this thread) the task runs in a copy of our context.
+        probe = _loop_probe
+        if probe is None and "asyncio" in _modules:
+            probe = _find_loop_probe()
+        if probe is None or probe() is None:
             task = Task(fn, args, kwargs)
         else:
-            task = _context_task(context, fn, args, kwargs)
+            task = _context_task(copy_context(), fn, args, kwargs)
         if core.max_queue is None:
             core.push(task)
         else:
@@ -403,8 +418,13 @@ class Pool(concurrent.futures.Executor):
         core = self._core
         if core.shutdown_started or interpreter_exiting():
             core.raise_closed()
-        context = submitter_context()  # None unless called from async code
-        task = Task(fn, (arg,), {}) if context is None else _context_task(context, fn, (arg,), {})
+        probe = _loop_probe  # as in submit()
+        if probe is None and "asyncio" in _modules:
+            probe = _find_loop_probe()
+        if probe is None or probe() is None:
+            task = Task(fn, (arg,), {})
+        else:
+            task = _context_task(copy_context(), fn, (arg,), {})
         if seconds is not None:
             task.timeout = seconds
         if cancel is not None:
