@@ -268,3 +268,19 @@ def test_many_loops_map_over_one_pool() -> None:
 
         run_threads(6, body)
     assert results == {i: [x + i for x in range(300)] for i in range(6)}
+
+
+def test_two_consumers_at_once_are_refused() -> None:
+    release = threading.Event()
+
+    async def main(pool: Pool) -> list[int]:
+        results = pool.map_async(lambda x: release.wait(WAIT) and x, range(4), chunksize=1)
+        first = asyncio.create_task(anext(results))
+        await asyncio.sleep(0.01)
+        with pytest.raises(RuntimeError, match="one task at a time"):
+            await anext(results)
+        release.set()
+        return [await first, *[x async for x in results]]
+
+    with Pool(max_workers=2) as pool:
+        assert asyncio.run(main(pool)) == [0, 1, 2, 3]

@@ -106,13 +106,27 @@ class MapAsyncIterator[T](AsyncIterator[T]):
         self._error: BaseException | None = None  # raised after the results before it
         self._exhausted = False  # the input has been read to its end
         self._closed = False
+        self._busy = False  # an __anext__ is running (guards against two consumers at once)
 
     def __aiter__(self) -> MapAsyncIterator[T]:
         return self
 
     async def __anext__(self) -> T:
         """The next result in input order; ``StopAsyncIteration`` after the last one (or once
-        closed)."""
+        closed). One consumer at a time: a second ``__anext__`` while one is waiting raises
+        ``RuntimeError`` (as an async generator does)."""
+        if self._busy:
+            raise RuntimeError(
+                "map_async(): __anext__() called while another call is waiting for a result; "
+                "consume the iterator from one task at a time"
+            )
+        self._busy = True
+        try:
+            return await self._next()
+        finally:
+            self._busy = False
+
+    async def _next(self) -> T:
         while True:
             if self._results:
                 return self._results.popleft()  # type: ignore[no-any-return]

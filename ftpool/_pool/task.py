@@ -175,9 +175,9 @@ class PoolFuture(concurrent.futures.Future[T]):
 
         Cancelling the awaiting asyncio task (``Task.cancel()``, ``asyncio.wait_for``,
         ``asyncio.timeout``, a ``TaskGroup``) cancels the pool task, as :meth:`cancel` does: a
-        queued task is dequeued, a running one stops at its next ``check_cancelled()``. (Wrap
-        the future in ``asyncio.shield`` to keep the work running.) A loop closed while one of
-        its coroutines waits is not woken; the task still ends normally in the pool.
+        queued task is dequeued, a running one stops at its next ``check_cancelled()``, for
+        every awaiter (wrap the future in ``asyncio.shield`` to keep the work running). A loop
+        closed while one of its coroutines waits is not woken; the task still ends in the pool.
         """
         if self._state == FINISHED and self._exception is None:
             return self._result  # type: ignore[return-value]
