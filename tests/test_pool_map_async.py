@@ -83,11 +83,11 @@ def test_input_is_read_lazily_with_a_bounded_window() -> None:
 
     async def main(pool: Pool) -> list[int]:
         got = []
-        results = pool.map_async(abs, endless(), chunksize=2, buffersize=3)
+        results = pool.map_async(abs, endless(), buffersize=6)
         async for x in results:
             got.append(x)
-            # never more than the window (3 chunks of 2) ahead of what was consumed
-            assert read <= len(got) + 3 * 2
+            # never more than the window (6 items) ahead of what was consumed
+            assert read <= len(got) + 6
             if len(got) == 40:
                 break
         await results.aclose()
@@ -95,7 +95,7 @@ def test_input_is_read_lazily_with_a_bounded_window() -> None:
 
     with Pool(max_workers=2) as pool:
         assert asyncio.run(main(pool)) == list(range(40))
-    assert read <= 40 + 3 * 2
+    assert read <= 40 + 6
 
 
 def test_a_slow_consumer_holds_back_the_workers() -> None:
@@ -118,6 +118,49 @@ def test_a_slow_consumer_holds_back_the_workers() -> None:
 
     with Pool(max_workers=2) as pool:
         assert asyncio.run(main(pool)) <= 1 + 4
+
+
+def test_max_queue_bounds_the_chunks_in_flight() -> None:
+    calls = 0
+    lock = threading.Lock()
+
+    def count(x: int) -> int:
+        nonlocal calls
+        with lock:
+            calls += 1
+        return x
+
+    async def main(pool: Pool) -> int:
+        async with pool.map_async(count, itertools.count(), chunksize=1) as results:
+            assert await anext(results) == 0
+            await asyncio.sleep(0.05)  # the consumer dawdles: 2 chunks in flight at most
+            with lock:
+                return calls
+
+    with Pool(max_workers=2, max_queue=2) as pool:
+        assert asyncio.run(main(pool)) <= 1 + 2
+
+
+def test_the_default_window_is_bounded_and_chunks_fit_in_it() -> None:
+    read = 0
+
+    def endless() -> Iterator[int]:
+        nonlocal read
+        for i in itertools.count():
+            read = i + 1
+            yield i
+
+    async def main(pool: Pool) -> None:
+        async with pool.map_async(abs, endless()) as results:
+            async for x in results:
+                if x == 100:
+                    break
+        async with pool.map_async(abs, range(100), chunksize=1000, buffersize=10) as results:
+            assert [x async for x in results] == list(range(100))  # chunks clamped to 10
+
+    with Pool(max_workers=2) as pool:
+        asyncio.run(main(pool))
+    assert read <= 101 + 4096 * 2
 
 
 def test_an_item_exception_is_raised_at_its_place_and_cancels_the_rest() -> None:

@@ -6,9 +6,10 @@ the submitter's context, as ``asyncio.to_thread`` does: :class:`ContextTask` (``
 and :class:`ContextChunkTask` (``map_async``) carry that copy and enter it in the worker.
 
 :class:`MapAsyncIterator` is ``map`` for a coroutine: results in input order, as an async
-iterator. It reads its input lazily (a plain or an async iterable) and keeps a bounded window of
-chunks in flight, so an endless input works and a slow consumer holds back the producer. Chunks
-are sized as ``map`` sizes them for input of unknown length (adaptive, see ``map``). Closing it
+iterator. It reads its input lazily (a plain or an async iterable) with a bounded window: at most
+``buffersize`` items read and not yet yielded (and at most ``max_queue`` chunks in flight), so an
+endless input works and a slow consumer holds back the reading. Chunks are sized as ``map`` sizes
+them for input of unknown length (adaptive), at most half a window per worker. Closing it
 early (``aclose()``, the end of ``async with``, ``break`` once the iterator is dropped, the
 consuming task cancelled, an item's exception reaching the consumer) cancels the chunks in
 flight: queued ones never start, running ones stop at their next item.
@@ -21,7 +22,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, It
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .map import _Sizer
+from .map import MAX_ADAPTIVE_CHUNK, TARGET_CHUNK_SECONDS
 from .task import ChunkResult, ChunkTask, Task
 
 if TYPE_CHECKING:
@@ -69,6 +70,30 @@ class ContextChunkTask(ChunkTask):
         return self.context.run(ChunkTask.execute, self)
 
 
+#: ``map_async``'s default window: this many items read ahead per worker.
+WINDOW_PER_WORKER = 4096
+
+
+class _ChunkSizer:
+    """``map_async``'s chunk sizes: fixed, or adaptive (from 1, doubling while a chunk runs
+    under ``TARGET_CHUNK_SECONDS``, halving over 4x that), never above ``cap``."""
+
+    __slots__ = ("adaptive", "cap", "size")
+
+    def __init__(self, fixed: int | None, cap: int) -> None:
+        self.adaptive = fixed is None
+        self.cap = cap
+        self.size = 1 if fixed is None else min(fixed, cap)
+
+    def learn(self, task: ChunkTask) -> None:
+        if not self.adaptive or task.size < self.size // 2:  # ignore a short last chunk
+            return
+        if task.elapsed < TARGET_CHUNK_SECONDS:
+            self.size = min(self.size * 2, self.cap)
+        elif task.elapsed > 4 * TARGET_CHUNK_SECONDS:
+            self.size = max(1, self.size // 2)
+
+
 class MapAsyncIterator[T](AsyncIterator[T]):
     """What ``Pool.map_async`` returns: ``async for result in it`` (see the module docstring).
 
@@ -87,7 +112,7 @@ class MapAsyncIterator[T](AsyncIterator[T]):
         *,
         iterable: Iterable[Any] | AsyncIterable[Any],
         chunksize: int | None,
-        window: int,
+        buffersize: int | None,
         context: contextvars.Context,
     ) -> None:
         self._core = core
@@ -98,8 +123,15 @@ class MapAsyncIterator[T](AsyncIterator[T]):
             self._async_source = aiter(iterable)
         else:
             self._sync_source = iter(iterable)
-        self._sizer = _Sizer(chunksize)
-        self._window = window
+        workers = core.max_workers
+        window = WINDOW_PER_WORKER * workers if buffersize is None else buffersize
+        self._window = window  # items read and not yet yielded, at most
+        # about two chunks per worker fit in the window, so the workers stay busy while the
+        # consumer reads one chunk
+        cap = min(MAX_ADAPTIVE_CHUNK, max(1, window // (2 * workers)))
+        self._sizer = _ChunkSizer(chunksize, cap if chunksize is None else window)
+        self._max_chunks = core.max_queue  # backpressure instead of QueueFull (None: no limit)
+        self._held = 0  # items read and not yet yielded (in flight, or done and not yet taken)
         self._context = context
         self._inflight: collections.deque[ChunkTask] = collections.deque()  # oldest first
         self._results: collections.deque[Any] = collections.deque()  # of the chunk consumed
@@ -129,6 +161,7 @@ class MapAsyncIterator[T](AsyncIterator[T]):
     async def _next(self) -> T:
         while True:
             if self._results:
+                self._held -= 1
                 return self._results.popleft()  # type: ignore[no-any-return]
             error = self._error
             if error is not None:
@@ -151,26 +184,31 @@ class MapAsyncIterator[T](AsyncIterator[T]):
                 raise
             self._inflight.popleft()
             self._sizer.learn(task)
+            self._held -= task.size - len(results)  # the items after an exception never ran
             del task
             self._results.extend(results)
             self._error = error
 
     async def _fill(self) -> None:
-        """Submit chunks until ``window`` are in flight or the input is exhausted."""
+        """Read and submit chunks until the window is full (``buffersize`` items held, or
+        ``max_queue`` chunks in flight) or the input is exhausted."""
         inflight = self._inflight
         core = self._core
-        while not self._exhausted and len(inflight) < self._window:
-            items = await self._read(self._sizer.size)
-            if len(items) < self._sizer.size:
-                self._exhausted = True
-            if not items:
+        max_chunks = self._max_chunks
+        while not self._exhausted and (max_chunks is None or len(inflight) < max_chunks):
+            count = min(self._sizer.size, self._window - self._held)
+            if count <= 0:
                 return
-            if self._closed:  # closed while the input was awaited
+            items = await self._read(count)
+            if len(items) < count:
+                self._exhausted = True
+            if not items or self._closed:  # (closed while an async input was awaited)
                 return
             task = ContextChunkTask(self._context.copy(), self._fn, items)
             core.check_open()
             core.push(task)
             inflight.append(task)
+            self._held += len(items)
 
     async def _read(self, count: int) -> list[Any]:
         source = self._sync_source
@@ -194,6 +232,7 @@ class MapAsyncIterator[T](AsyncIterator[T]):
     def _close(self) -> None:
         self._closed = True
         self._results.clear()
+        self._held = 0
         inflight, self._inflight = self._inflight, collections.deque()
         for task in inflight:
             task.cancel(MAP_ASYNC_CLOSED_REASON)

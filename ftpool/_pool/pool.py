@@ -288,13 +288,14 @@ class Pool(concurrent.futures.Executor):
         input order: ``async for result in pool.map_async(fn, items):``. Returns at once.
 
         ``iterable`` may be a plain or an async iterable; it is read lazily, from the consuming
-        coroutine, with at most ``buffersize`` chunks in flight (default: twice
-        ``max_workers``; ``max_queue`` if that is smaller), so an endless input works and a slow
-        consumer holds back the reading. (A plain iterable is read in the event loop's thread:
-        give a slow source as an async iterable.) ``chunksize=None`` sizes the chunks
-        adaptively, as :meth:`map` does for input of unknown length; ``chunksize=1`` submits one
-        task per item. Each chunk runs in its own copy of the caller's ``contextvars`` context
-        (taken at this call), as :meth:`submit` from async code.
+        coroutine, with a bounded window: at most ``buffersize`` items read and not yet yielded
+        (default: 4096 per worker; with ``max_queue``, also at most that many chunks in
+        flight), so an endless input works and a slow consumer holds back the reading. (A plain
+        iterable is read in the event loop's thread: give a slow source as an async iterable.)
+        ``chunksize=None`` sizes the chunks adaptively, as :meth:`map` does for input of unknown
+        length, at most half a window per worker; ``chunksize=1`` submits one task per item.
+        Each chunk runs in its own copy of the caller's ``contextvars`` context (taken at this
+        call), as :meth:`submit` from async code.
 
         Waiting for a result never blocks the event loop (the workers wake it with
         ``call_soon_threadsafe``). An item's exception is raised when its result is reached.
@@ -306,32 +307,27 @@ class Pool(concurrent.futures.Executor):
         shut down before all the input was submitted makes it raise the closed error
         (``RuntimeError``). For a deadline use ``asyncio.timeout``.
 
-        ``TypeError`` for a non-callable or an input that is not iterable, ``ValueError`` for a
-        ``chunksize`` or ``buffersize`` below 1, ``RuntimeError`` after shutdown: all raised
-        here, by the call itself.
+        ``TypeError`` for a non-callable, an input that is not iterable or a non-int size,
+        ``ValueError`` for a ``chunksize`` or ``buffersize`` below 1, ``RuntimeError`` after
+        shutdown: all raised here, by the call itself.
         """
-        self._check_map(fn, None, chunksize)
+        if not callable(fn):
+            raise TypeError(f"map_async() needs a callable, got {type(fn).__name__}")
         if not isinstance(iterable, (Iterable, AsyncIterable)):
             raise TypeError(
                 f"map_async() needs an iterable or an async iterable of inputs, got "
                 f"{type(iterable).__name__}"
             )
+        for size, what in ((chunksize, "chunksize"), (buffersize, "buffersize")):
+            if size is not None and _check_count(size, what) < 1:
+                raise ValueError(f"{what} must be >= 1 (or None: automatic), got {size}")
         core = self._core
-        if buffersize is None:
-            window = 2 * core.max_workers
-            if core.max_queue is not None:
-                window = min(window, core.max_queue)
-        else:
-            window = _check_count(buffersize, "buffersize")
-            if window < 1:
-                raise ValueError(
-                    f"buffersize must be >= 1 (chunks in flight; None: twice max_workers), got "
-                    f"{buffersize}"
-                )
+        core.check_open()
         from .aio import MapAsyncIterator  # noqa: PLC0415 - asyncio code only, as _context_task
 
         return MapAsyncIterator(
-            core, fn, iterable=iterable, chunksize=chunksize, window=window, context=copy_context()
+            core, fn, iterable=iterable, chunksize=chunksize, buffersize=buffersize,
+            context=copy_context(),
         )
 
     def _check_map(self, fn: object, timeout: object, chunksize: object) -> None:

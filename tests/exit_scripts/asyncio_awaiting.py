@@ -45,7 +45,7 @@ submitted = threading.Event()
 async def thread_loop() -> None:
     futures = [pool.submit(work, i) for i in range(100)]
     # the whole input fits in the window: all of it is submitted at the first result
-    mapped = pool.map_async(work, range(50), chunksize=5, buffersize=10)
+    mapped = pool.map_async(work, range(50), chunksize=5, buffersize=50)
     first = await anext(mapped)
     submitted.set()  # the main thread returns now, with most of this work still queued
     rest = [x async for x in mapped]
