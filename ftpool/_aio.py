@@ -1,9 +1,10 @@
 """ftpool's bridge to asyncio: awaiting a thread-side future, the submitter's context, and the
 event loop of a coroutine :class:`~ftpool.Worker`.
 
-``import ftpool`` never imports asyncio (it costs several milliseconds): this module imports it
-only when a coroutine is actually awaited or run, and otherwise only *looks* whether it was
-imported (:func:`submitter_context`).
+``import ftpool`` never imports asyncio (it costs several milliseconds), nor this module: the
+first ``await`` of a pool future, a coroutine Worker, or a ``submit`` made once asyncio has been
+imported, loads it. It imports asyncio only when a coroutine is actually awaited or run, and
+otherwise only *looks* whether asyncio was imported (:func:`loop_probe`).
 
 * :func:`await_future` is how an ftpool future is awaited. No thread is parked and nothing
   polls: the awaiting coroutine waits on an asyncio future of its own loop, and the thread that
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 __all__ = [
     "await_future",
     "copy_context",
-    "is_coroutine",
     "loop_probe",
     "run_worker_coroutine",
     "submitter_context",
@@ -162,11 +162,6 @@ def await_future[T](future: concurrent.futures.Future[T]) -> Generator[Any, None
 
 
 # --- a Worker whose target is a coroutine function --------------------------------------------
-
-
-def is_coroutine(value: object) -> bool:
-    """True when ``value`` is a coroutine object (what calling an ``async def`` returns)."""
-    return isinstance(value, Coroutine)
 
 
 TERMINATE_MESSAGE = "Worker.terminate() was called"

@@ -27,11 +27,10 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import Any
 
-from ._aio import is_coroutine, run_worker_coroutine
 from ._channel import Channel, _check_timeout, _deadline, _remaining, _Waker
 from ._context import ThreadState, new_thread_id, set_state
 from ._errors import ClosedError, EndOfChannel, Terminated
@@ -182,8 +181,10 @@ class Worker:
             target = self._target
             assert target is not None
             result = target(*self._args, **self._kwargs)
-            if is_coroutine(result):  # an async def target: run it under its own event loop
-                run_worker_coroutine(result, state.stop, state.port)  # type: ignore[arg-type]
+            if isinstance(result, Coroutine):  # an async def target: run it under its own loop
+                from ._aio import run_worker_coroutine  # noqa: PLC0415 - only async workers
+
+                run_worker_coroutine(result, state.stop, state.port)
             del result
         except Terminated as exc:
             code = TERMINATED_EXIT_CODE

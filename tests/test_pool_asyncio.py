@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -195,8 +197,9 @@ def test_asyncio_timeout_stops_queued_and_running_work() -> None:
     started = threading.Event()
 
     async def main(pool: Pool) -> list[concurrent.futures.Future[Any]]:
-        futures = [pool.submit(spin_until_cancelled, started)]
-        futures += [pool.submit(abs, -i) for i in range(3)]
+        # all of them spin: a queued one may start while the cancellations are delivered one
+        # task step after another, and must then stop too
+        futures = [pool.submit(spin_until_cancelled, started) for _ in range(4)]
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.05):
                 await asyncio.gather(*futures)
@@ -363,3 +366,18 @@ def test_many_loops_cancel_their_own_tasks_only() -> None:
         concurrent.futures.wait(futures, timeout=WAIT)
         assert all(f.cancelled() for f in futures)
         assert pool.submit(abs, -1).result(WAIT) == 1
+
+
+def test_import_ftpool_imports_neither_asyncio_nor_the_bridge() -> None:
+    code = (
+        "import sys, ftpool\n"
+        "names = ('asyncio', 'contextvars', 'ftpool._aio', 'ftpool._pool.aio')\n"
+        "with ftpool.Pool(max_workers=1) as pool:\n"
+        "    assert pool.submit(abs, -1).result() == 1\n"
+        "print(sorted(n for n in names if n in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

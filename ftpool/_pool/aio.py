@@ -22,6 +22,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, It
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .._aio import copy_context
 from .map import MAX_ADAPTIVE_CHUNK, TARGET_CHUNK_SECONDS
 from .task import ChunkResult, ChunkTask, Task
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
     from .core import PoolCore
 
-__all__ = ["ContextChunkTask", "ContextTask", "MapAsyncIterator"]
+__all__ = ["ContextChunkTask", "ContextTask", "MapAsyncIterator", "context_task"]
 
 MAP_ASYNC_CLOSED_REASON = "the map_async() iterator was closed before this chunk was consumed"
 
@@ -52,6 +53,12 @@ class ContextTask(Task):
 
     def execute(self) -> Any:
         return self.context.run(self.fn, *self.args, **self.kwargs)  # type: ignore[arg-type]
+
+
+def context_task(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Task:
+    """A task for ``fn(*args, **kwargs)`` that runs in a copy of the caller's context (``submit``
+    and ``run`` called from async code)."""
+    return ContextTask(copy_context(), fn, args, kwargs)
 
 
 class ContextChunkTask(ChunkTask):

@@ -18,7 +18,6 @@ from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
-from .._aio import copy_context, loop_probe
 from .._context import CancelToken
 from .._events import Listeners
 from .core import PoolCore, interpreter_exiting
@@ -28,8 +27,6 @@ from .stats import PoolStats
 from .._runtime import usable_cores
 
 if TYPE_CHECKING:
-    import contextvars
-
     from .aio import MapAsyncIterator
 
 __all__ = ["Pool", "UnknownHandlerError"]
@@ -44,13 +41,22 @@ _pool_numbers = itertools.count()
 # Whether submit()/run() are called from async code: asyncio's C function that returns the loop
 # running in this thread, kept here once asyncio has been imported (before that, no loop can run
 # and the check is one dict lookup in sys.modules).
+# The asyncio side (ftpool._aio, .aio) is imported then too, not by import ftpool.
 _modules = sys.modules
 _loop_probe: Callable[[], object] | None = None
+_context_task: Any = None  # .aio.context_task(fn, args, kwargs), set with _loop_probe
 
 
 def _find_loop_probe() -> Callable[[], object] | None:
-    global _loop_probe
-    _loop_probe = probe = loop_probe()
+    global _loop_probe, _context_task
+    from .._aio import loop_probe  # noqa: PLC0415 - asyncio is imported: its bridge now
+
+    probe = loop_probe()
+    if probe is not None:
+        from .aio import context_task  # noqa: PLC0415
+
+        _context_task = context_task  # before the probe: a thread that sees it sees this
+        _loop_probe = probe
     return probe
 
 
@@ -79,16 +85,6 @@ def _check_count(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be an int, got {value!r}")
     return value
-
-
-def _context_task(
-    context: contextvars.Context, fn: Callable[..., Any], args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> Task:
-    """A task that runs in ``context`` (work submitted from async code)."""
-    from .aio import ContextTask  # noqa: PLC0415 - asyncio code only: keeps import ftpool light
-
-    return ContextTask(context, fn, args, kwargs)
 
 
 class Pool(concurrent.futures.Executor):
@@ -233,7 +229,7 @@ class Pool(concurrent.futures.Executor):
         if probe is None or probe() is None:
             task = Task(fn, args, kwargs)
         else:
-            task = _context_task(copy_context(), fn, args, kwargs)
+            task = _context_task(fn, args, kwargs)
         if core.max_queue is None:
             core.push(task)
         else:
@@ -323,7 +319,8 @@ class Pool(concurrent.futures.Executor):
                 raise ValueError(f"{what} must be >= 1 (or None: automatic), got {size}")
         core = self._core
         core.check_open()
-        from .aio import MapAsyncIterator  # noqa: PLC0415 - asyncio code only, as _context_task
+        from .._aio import copy_context  # noqa: PLC0415 - asyncio code only: import ftpool
+        from .aio import MapAsyncIterator  # noqa: PLC0415 - does not pay for these
 
         return MapAsyncIterator(
             core, fn, iterable=iterable, chunksize=chunksize, buffersize=buffersize,
@@ -420,7 +417,7 @@ class Pool(concurrent.futures.Executor):
         if probe is None or probe() is None:
             task = Task(fn, (arg,), {})
         else:
-            task = _context_task(copy_context(), fn, (arg,), {})
+            task = _context_task(fn, (arg,), {})
         if seconds is not None:
             task.timeout = seconds
         if cancel is not None:

@@ -39,7 +39,6 @@ from concurrent.futures._base import (
 )
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._aio import await_future
 from .._context import CancelToken
 from .._errors import Cancelled
 
@@ -181,7 +180,7 @@ class PoolFuture(concurrent.futures.Future[T]):
         """
         if self._state == FINISHED and self._exception is None:
             return self._result  # type: ignore[return-value]
-        return (yield from await_future(self))
+        return (yield from _await_future(self))  # type: ignore[no-any-return]
 
     def _cancelled_error(self, exc: concurrent.futures.CancelledError) -> BaseException:
         if self._state in (CANCELLED, CANCELLED_AND_NOTIFIED) and not isinstance(exc, Cancelled):
@@ -251,6 +250,18 @@ class PoolFuture(concurrent.futures.Future[T]):
         if self._done_callbacks:
             self._invoke_callbacks()  # type: ignore[attr-defined]
         return True
+
+
+def _load_await_future(future: PoolFuture[Any]) -> Generator[Any, None, Any]:
+    # The first await imports the asyncio bridge (import ftpool does not) and keeps it.
+    global _await_future
+    from .._aio import await_future  # noqa: PLC0415
+
+    _await_future = await_future
+    return await_future(future)
+
+
+_await_future: Callable[[PoolFuture[Any]], Generator[Any, None, Any]] = _load_await_future
 
 
 class Task(CancelToken):
