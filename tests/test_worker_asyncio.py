@@ -189,3 +189,28 @@ def test_many_coroutine_workers_at_once() -> None:
             (k, i, False) for k in range(5)
         ]
     assert [w.join(WAIT) for w in workers] == [0] * 6
+
+
+def test_terminate_while_awaiting_a_pool_task_cancels_that_task() -> None:
+    started = threading.Event()
+
+    def spin() -> None:
+        started.set()
+        while True:
+            ftpool.check_cancelled()
+            threading.Event().wait(0.0005)
+
+    with Pool(max_workers=1) as pool:
+        futures: list[Any] = []
+
+        async def target() -> None:
+            future = pool.submit(spin)
+            futures.append(future)
+            await future
+
+        worker = Worker(target)
+        assert started.wait(WAIT)
+        assert worker.terminate(timeout=WAIT) == 1
+        # the awaiting main task was cancelled, so the pool task was cancelled with it
+        with pytest.raises(ftpool.Cancelled):
+            futures[0].result(WAIT)
