@@ -7,7 +7,8 @@ raises :class:`~ftpool.Cancelled` once it is cancelled. :class:`ChunkTask` is a 
 items run as one task.
 
 :class:`PoolFuture` is a ``concurrent.futures.Future`` (so ``wait``, ``as_completed`` and
-``asyncio.wrap_future`` work on it) with one extension, cancelling a running task:
+``asyncio.wrap_future`` work on it), awaitable from a coroutine (``PoolFuture.__await__``), with one
+extension, cancelling a running task:
 
 * ``cancel()`` on a task that still waits removes it from the queue: it never runs, ``cancel()``
   returns True, as in the standard library.
@@ -107,7 +108,8 @@ class _FutureCondition(_thread.RLock):  # type: ignore[misc]
 
 class PoolFuture(concurrent.futures.Future[T]):
     """The future of a pool task: a ``concurrent.futures.Future`` whose ``cancel()`` also stops a
-    running task at its next check (see the module docstring). Create it through the pool only."""
+    running task at its next check (see the module docstring), and which a coroutine can
+    ``await`` (see :meth:`__await__`). Create it through the pool only."""
 
     # Class-level defaults: an instance stores only what differs from them. On 3.13t every
     # attribute store is a generic (unspecialized) operation, so fewer stores per task matter.
