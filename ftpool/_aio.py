@@ -12,9 +12,10 @@ otherwise only *looks* whether asyncio was imported (:func:`loop_probe`).
   awaiting task cancels the ftpool future (a queued task is dequeued, a running one has its
   token cancelled). A loop closed while one of its coroutines waited is simply not woken: the
   ending thread drops the wake-up quietly (there is nobody left to tell).
-* :func:`submitter_context` returns a copy of the calling thread's ``contextvars`` context when
-  an event loop runs in that thread (the call comes from async code), as ``asyncio.to_thread``
-  does, and None otherwise, so that sync code keeps ``ThreadPoolExecutor``'s behaviour.
+* :func:`loop_probe` tells whether an event loop runs in the calling thread (the call comes from
+  async code): ``Pool.submit``/``run`` then run the task in a copy of the caller's ``contextvars``
+  context (:func:`copy_context`), as ``asyncio.to_thread`` does; sync code keeps
+  ``ThreadPoolExecutor``'s behaviour (no copy).
 * :func:`run_worker_coroutine` runs a coroutine Worker's main coroutine under ``asyncio.run`` and
   lets ``terminate()`` cancel its main task from another thread.
 """
@@ -42,7 +43,6 @@ __all__ = [
     "copy_context",
     "loop_probe",
     "run_worker_coroutine",
-    "submitter_context",
 ]
 
 _modules = sys.modules
@@ -79,16 +79,6 @@ def loop_probe() -> Callable[[], Any] | None:
     CPython), or None while asyncio has not been imported (then no loop can run). Hot paths
     keep the function once found and call it directly."""
     return _loop_probe or _find_loop_probe()
-
-
-def submitter_context() -> contextvars.Context | None:
-    """A copy of the caller's ``contextvars`` context if an event loop runs in this thread (the
-    work is submitted from async code), else None (sync code: no copy, as ``ThreadPoolExecutor``).
-    Never blocks; about one C call when asyncio is imported, a dict lookup when it is not."""
-    probe = _loop_probe or _find_loop_probe()
-    if probe is None or probe() is None:
-        return None
-    return copy_context()
 
 
 _copy_context: Callable[[], contextvars.Context] | None = None
