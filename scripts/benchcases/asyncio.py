@@ -6,6 +6,8 @@
   loop wake-up through ``call_soon_threadsafe``). microseconds per task.
 - ``asyncio.gather``: ``await asyncio.gather(*(pool.submit(no-op) for ...))`` of a batch, against
   the same with ``run_in_executor``: the throughput of many awaited tasks. tasks/s.
+- ``asyncio.wake_latency``: from the instant a task ends in its worker to the awaiting coroutine
+  running again (the ``call_soon_threadsafe`` wake-up and the loop's turn), p50 and p99. us.
 
 Both executors have their 2 workers started before the clock starts, and both runs happen in
 the same event loop, one after the other (the order alternating between repeats), in every
@@ -20,7 +22,7 @@ import threading
 import time
 from concurrent.futures import Executor, ThreadPoolExecutor
 
-from benchlib import Case
+from benchlib import Case, quantile
 
 import ftpool
 
@@ -97,6 +99,52 @@ def _gather(quick: bool) -> dict[str, float]:
                  "gather Pool.submit", "gather run_in_executor(TPE)")
 
 
+# --- wake latency ---------------------------------------------------------------------------------
+
+
+def stamp() -> float:
+    """The task's last act: the instant it ends (the same clock the coroutine reads)."""
+    return time.perf_counter()
+
+
+async def _wake_pool(pool: ftpool.Pool, n: int) -> list[float]:
+    lags = []
+    for _ in range(n):
+        ended = await pool.submit(stamp)
+        lags.append(time.perf_counter() - ended)
+    return lags
+
+
+async def _wake_tpe(tpe: ThreadPoolExecutor, n: int) -> list[float]:
+    loop = asyncio.get_running_loop()
+    lags = []
+    for _ in range(n):
+        ended = await loop.run_in_executor(tpe, stamp)
+        lags.append(time.perf_counter() - ended)
+    return lags
+
+
+def _wake(quick: bool) -> dict[str, float]:
+    n = 300 if quick else 2_000
+    with ftpool.Pool(max_workers=WORKERS, min_workers=WORKERS) as pool, ThreadPoolExecutor(
+        WORKERS
+    ) as tpe:
+        _prime(tpe, WORKERS)
+
+        async def main() -> tuple[list[float], list[float]]:
+            if next(_turns) % 2:  # alternate which goes first, as _both does
+                theirs = await _wake_tpe(tpe, n)
+                return await _wake_pool(pool, n), theirs
+            return await _wake_pool(pool, n), await _wake_tpe(tpe, n)
+
+        ours, theirs = asyncio.run(main())
+    results = {}
+    for name, lags in (("await Pool.submit", ours), ("await run_in_executor(TPE)", theirs)):
+        results[f"{name} p50"] = quantile(lags, 0.5) * 1e6
+        results[f"{name} p99"] = quantile(lags, 0.99) * 1e6
+    return results
+
+
 CASES = [
     Case(
         name="asyncio.roundtrip",
@@ -117,5 +165,19 @@ CASES = [
         higher_is_better=True,
         ratios=[("gather Pool.submit", "gather run_in_executor(TPE)")],
         target="ftpool / run_in_executor >= 1 (no slower than the peer)",
+    ),
+    Case(
+        name="asyncio.wake_latency",
+        description="from the end of a task in a worker to the awaiting coroutine running again "
+        "(p50 and p99 of 2k awaits, 300 quick): await pool.submit vs await "
+        "loop.run_in_executor(ThreadPoolExecutor), us",
+        run=_wake,
+        unit="us",
+        higher_is_better=False,
+        ratios=[
+            ("await Pool.submit p50", "await run_in_executor(TPE) p50"),
+            ("await Pool.submit p99", "await run_in_executor(TPE) p99"),
+        ],
+        target="p50 under 200 us; ftpool / run_in_executor <= 1",
     ),
 ]
