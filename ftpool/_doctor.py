@@ -158,6 +158,11 @@ def _mortal_finding(functions: list[FunctionType]) -> Finding | None:
         parts.append(f"{len(others)} other function{'s' if len(others) != 1 else ''} of "
                      f"{'its module' if len(modules) == 1 else 'their modules'} do too "
                      f"({listed}{more})")
+    fix = ("byte-compile the module and import it from its .pyc: python -m compileall DIR, and "
+           "leave PYTHONDONTWRITEBYTECODE unset.")
+    if "__main__" in modules:
+        fix = ("move the functions out of the script into a module it imports (a script run as "
+               "`python script.py` is always compiled from source, never from a .pyc), then " + fix)
     return Finding(
         "mortal-constants",
         "; ".join(parts) + ": on a free-threaded build every thread that loads such a constant "
@@ -165,8 +170,7 @@ def _mortal_finding(functions: list[FunctionType]) -> Finding | None:
         "source, i.e. imported without a .pyc, gets them; code loaded from a .pyc does not). "
         "ftpool.Pool and Worker run the function they are given through an immortal copy, but "
         "not the functions it calls.",
-        "byte-compile the module and import it from its .pyc: python -m compileall DIR, and "
-        "leave PYTHONDONTWRITEBYTECODE unset.")
+        fix)
 
 
 def _bytecode_finding(functions: list[FunctionType]) -> Finding | None:

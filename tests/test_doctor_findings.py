@@ -237,6 +237,7 @@ def test_cgroup_quotas_are_read_in_both_versions(tmp_path: Path) -> None:
     assert cgroup_cpu_limit(str(tmp_path / "none"), str(tmp_path / "missing")) is None
 
 
+@pytest.mark.single_thread  # patches module-level functions
 def test_a_cgroup_quota_lowers_the_usable_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     from ftpool import _runtime
 
@@ -297,3 +298,22 @@ def test_runtime_lists_the_process_wide_traps() -> None:
     assert ("no-bytecode-cache" in found) == (FT and sys.dont_write_bytecode)
     if FT and not info.gil_enabled:
         assert info.gil_enabled_by is None
+
+
+def test_functions_of_a_script_are_told_to_move_into_a_module(tmp_path: Path) -> None:
+    script = tmp_path / "script.py"
+    tail = ("import json, ftpool\n"
+            "print(json.dumps(ftpool.doctor(work, 1000, threads=1).to_dict()))\n")
+    script.write_text(MODULE.replace("UNIQUE", repr(0.5 + random.random() / 1000)) + tail)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHON_GIL"}
+    if FT:
+        env["PYTHON_GIL"] = "0"
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            env=env, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    if not FT:
+        assert codes(data)[0] == "gil-build"
+        return
+    finding = next(f for f in data["findings"] if f["code"] == "mortal-constants")
+    assert "move the functions out of the script" in finding["fix"]

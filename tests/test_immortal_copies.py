@@ -151,6 +151,7 @@ def test_the_copy_has_immortal_constants_and_the_original_is_untouched(
     assert is_immortal(box[0])
 
 
+@pytest.mark.single_thread  # switches the copies off for the whole process for a moment
 def test_on_a_gil_build_or_when_switched_off_the_function_itself_runs(
         mod: dict[str, Any]) -> None:
     fn = mod["scaled"]
