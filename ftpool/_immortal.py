@@ -26,8 +26,11 @@ Off switch: ``FTPOOL_IMMORTAL_CONSTANTS=0`` in the environment (read at import) 
 round trip does not make constants immortal, :func:`run_copy` returns ``fn`` itself.
 
 Cost: the first call for a function marshals its code once (cached per code object, weakly);
-after that :func:`run_copy` is a dict lookup and three identity checks. Caches never keep a
-function, code object or method alive.
+after that :func:`run_copy` is a dict lookup and a few identity checks, in the worker thread (so
+``submit()`` does not pay it): measured on 3.13t at 0.3-0.5 us per call alone, and 0.8 us of CPU
+per no-op pool task (8.9 against 8.1 us, a loaded 2-core machine). Caches never keep a function,
+code object or method alive (on 3.13t functions and code objects are immortal anyway once a
+thread has started; on later versions they are freed as usual).
 """
 
 from __future__ import annotations
