@@ -18,7 +18,10 @@ the function they hold. The user's objects are never modified.
 
 Limits (why this is not a full fix): only the called function's own code (and code nested in it)
 is copied; other functions it calls -- including the function a decorator wraps -- still run
-their original code. Byte-compiled modules (``python -m compileall``, or no
+their original code. And 3.13t itself does not always make a ``marshal``-loaded constant immortal
+when other threads are compiling code at that moment (measured: about a third of round trips
+while 4 threads compile and load code at once; none when only loading); the copy is then no
+better than the original, never worse. Byte-compiled modules (``python -m compileall``, or no
 ``PYTHONDONTWRITEBYTECODE``) fix every function; ``ftpool.doctor`` reports what is left.
 
 Off switch: ``FTPOOL_IMMORTAL_CONSTANTS=0`` in the environment (read at import) or
@@ -155,7 +158,9 @@ def is_enabled() -> bool:
 # --- the copies ---------------------------------------------------------------------------------
 
 _codes_lock = threading.Lock()  # guards _codes (the marshal work itself runs outside it)
-_codes: weakref.WeakKeyDictionary[CodeType, CodeType] = weakref.WeakKeyDictionary()
+# id(code) -> (weak reference to it, its copy). By identity, not equality: code objects compare
+# equal across files (co_filename is not compared), and a copy must keep its own file name.
+_codes: dict[int, tuple[weakref.ref[CodeType], CodeType]] = {}
 # id(function) -> (weak reference to it, its __code__, __defaults__, __kwdefaults__ then, copy);
 # the entry is dropped when the function dies, and ignored when one of those three was reassigned.
 _functions: dict[int, tuple[weakref.ref[FunctionType], CodeType, Any, Any, FunctionType]] = {}
@@ -163,23 +168,32 @@ _functions: dict[int, tuple[weakref.ref[FunctionType], CodeType, Any, Any, Funct
 
 def _immortal_code(code: CodeType) -> CodeType:
     """``code`` itself when its constants are immortal already, else a marshal copy (cached)."""
+    key = id(code)
     with _codes_lock:
-        cached = _codes.get(code)
-    if cached is not None:
-        return cached
-    copy = code
-    if mortal_constants(code):
-        try:
-            copy = marshal.loads(marshal.dumps(code))
-        except (ValueError, TypeError):  # a constant marshal cannot write (code.replace tricks)
-            copy = code
+        entry = _codes.get(key)
+    if entry is not None and entry[0]() is code:
+        return entry[1]
+    ref = weakref.ref(code, lambda r, key=key, table=_codes, forget=_forget:  # type: ignore[misc]
+                      forget(key, r, table))
+    # Under the lock: the workers that start the same function together make one copy, and
+    # never round-trip concurrently with each other.
     with _codes_lock:
-        return _codes.setdefault(code, copy)
+        entry = _codes.get(key)
+        if entry is not None and entry[0]() is code:
+            return entry[1]  # another thread made it first
+        copy = code
+        if mortal_constants(code):
+            try:
+                copy = marshal.loads(marshal.dumps(code))
+            except (ValueError, TypeError):  # a constant marshal cannot write (code.replace)
+                copy = code
+        _codes[key] = (ref, copy)
+    return copy
 
 
-def _forget(key: int, ref: weakref.ref[FunctionType], table: dict[int, Any]) -> None:
-    """Drop a dead function's entry (called by its weak reference; ``table`` is bound early
-    because this may run at interpreter exit, after the module's globals are cleared)."""
+def _forget(key: int, ref: weakref.ref[Any], table: dict[int, Any]) -> None:
+    """Drop a dead function's or code object's entry (called by its weak reference; ``table``
+    is bound early: this may run at interpreter exit, after the module's globals are cleared)."""
     entry = table.get(key)
     if entry is not None and entry[0] is ref:
         table.pop(key, None)

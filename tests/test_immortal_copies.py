@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import itertools
 import os
 import random
 import subprocess
@@ -101,12 +102,15 @@ SOURCE = textwrap.dedent('''
 FILENAME = os.path.join(os.path.dirname(__file__), "immortal_copies_module.py")
 
 
-@pytest.fixture
-def mod() -> dict[str, Any]:
-    """The functions above as an import from source makes them: compile() -> mortal constants."""
+_UNIQUE = itertools.count(1)  # one per module made, whatever thread makes it
+
+
+def make_module() -> dict[str, Any]:
+    """The functions above as an import from source makes them: compile() -> mortal constants.
+    Each test makes its own (under pytest-run-parallel every thread does), since they mutate it."""
     namespace: dict[str, Any] = {"__name__": "immortal_copies_module"}
     # a float no other code holds: compile() may reuse an equal constant that is immortal already
-    unique = repr(1000 + random.random())
+    unique = repr(1000 + next(_UNIQUE) + random.random() / 2)
     exec(compile(SOURCE.replace("UNIQUE", unique), FILENAME, "exec"), namespace)
     namespace["UNIQUE_VALUE"] = float(unique)
     return namespace
@@ -129,9 +133,12 @@ def in_worker(fn: Any, *args: Any, **kwargs: Any) -> ftpool.Worker:
 RUNNERS = [pytest.param(in_pool, id="pool")]
 
 
+# single_thread: 3.13t does not always immortalize a marshal-loaded constant while other threads
+# compile code at the same moment (as the other copies of this test would)
+@pytest.mark.single_thread
 @free_threaded_only
-def test_the_copy_has_immortal_constants_and_the_original_is_untouched(
-        mod: dict[str, Any]) -> None:
+def test_the_copy_has_immortal_constants_and_the_original_is_untouched() -> None:
+    mod = make_module()
     fn = mod["uses_unique"]
     code = fn.__code__
     assert mortal_constants(code) == [mod["UNIQUE_VALUE"]], "compile() made a mortal constant"
@@ -152,8 +159,8 @@ def test_the_copy_has_immortal_constants_and_the_original_is_untouched(
 
 
 @pytest.mark.single_thread  # switches the copies off for the whole process for a moment
-def test_on_a_gil_build_or_when_switched_off_the_function_itself_runs(
-        mod: dict[str, Any]) -> None:
+def test_on_a_gil_build_or_when_switched_off_the_function_itself_runs() -> None:
+    mod = make_module()
     fn = mod["scaled"]
     if not free_threaded_build():
         assert not _immortal.immortal_copies_available()
@@ -179,8 +186,8 @@ def test_the_environment_switch_turns_copies_off() -> None:
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
-def test_defaults_kwdefaults_globals_and_dict_are_the_originals(
-        mod: dict[str, Any], runner: Any) -> None:
+def test_defaults_kwdefaults_globals_and_dict_are_the_originals(runner: Any) -> None:
+    mod = make_module()
     assert runner(mod["scaled"], 2.0) == 3.25
     assert runner(mod["scaled"], 2.0, 2.0, offset=1.0) == 5.0
     assert mod["counter"]["calls"] == 2  # the globals the copy writes are the module's
@@ -197,8 +204,8 @@ def test_defaults_kwdefaults_globals_and_dict_are_the_originals(
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
-def test_closures_recursion_and_decorated_functions_behave_as_before(
-        mod: dict[str, Any], runner: Any) -> None:
+def test_closures_recursion_and_decorated_functions_behave_as_before(runner: Any) -> None:
+    mod = make_module()
     add = mod["make_counter"]()
     assert runner(add, 2) == 2.0
     assert runner(add, 3) == 5.0
@@ -212,8 +219,8 @@ def test_closures_recursion_and_decorated_functions_behave_as_before(
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
-def test_bound_methods_classmethods_and_partials_keep_their_objects(
-        mod: dict[str, Any], runner: Any) -> None:
+def test_bound_methods_classmethods_and_partials_keep_their_objects(runner: Any) -> None:
+    mod = make_module()
     box = mod["Box"]()
     assert runner(box.put, 2) is box
     assert box.items == [2.0]
@@ -231,7 +238,8 @@ def test_bound_methods_classmethods_and_partials_keep_their_objects(
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
-def test_names_files_and_lines_are_the_originals(mod: dict[str, Any], runner: Any) -> None:
+def test_names_files_and_lines_are_the_originals(runner: Any) -> None:
+    mod = make_module()
     qualname, filename, line = runner(mod["where"])
     assert (qualname, filename) == ("where", FILENAME)
     assert line == mod["where"].__code__.co_firstlineno + 2
@@ -241,8 +249,8 @@ def test_names_files_and_lines_are_the_originals(mod: dict[str, Any], runner: An
     assert run_copy(mod["scaled"]).__doc__ == "a docstring"
 
 
-def test_worker_targets_keep_closures_defaults_globals_methods_and_partials(
-        mod: dict[str, Any]) -> None:
+def test_worker_targets_keep_closures_defaults_globals_methods_and_partials() -> None:
+    mod = make_module()
     add = mod["make_counter"]()
     in_worker(add, 2)
     assert add(0) == 2.0  # the copy wrote the original's closure cell
@@ -260,7 +268,8 @@ def test_worker_targets_keep_closures_defaults_globals_methods_and_partials(
 
 # no "error" listener: the exception also goes to threading.excepthook, as documented
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_a_failing_worker_target_has_the_original_traceback(mod: dict[str, Any]) -> None:
+def test_a_failing_worker_target_has_the_original_traceback() -> None:
+    mod = make_module()
     failed = in_worker(mod["fails"], 1)
     assert failed.exit_code == 1
     last = traceback.extract_tb(failed.exception.__traceback__)[-1]
@@ -268,7 +277,8 @@ def test_a_failing_worker_target_has_the_original_traceback(mod: dict[str, Any])
     assert last.lineno == mod["fails"].__code__.co_firstlineno + 2
 
 
-def test_a_failing_task_has_the_original_traceback(mod: dict[str, Any]) -> None:
+def test_a_failing_task_has_the_original_traceback() -> None:
+    mod = make_module()
     with ftpool.Pool(max_workers=1) as pool:
         future = pool.submit(mod["fails"], 1)
         with pytest.raises(ValueError, match=r"bad 1\.5") as info:
@@ -278,6 +288,17 @@ def test_a_failing_task_has_the_original_traceback(mod: dict[str, Any]) -> None:
     assert last.filename == FILENAME
     assert last.name == "fails"
     assert last.lineno == mod["fails"].__code__.co_firstlineno + 2
+
+
+def test_equal_code_from_two_files_keeps_each_its_own_file_name() -> None:
+    # code objects compare equal whatever their file: the copies must not be shared
+    source = "def twin(x):\n    return x * 7.123456789\n"
+    copies = []
+    for filename in ("first_twin.py", "second_twin.py"):
+        namespace: dict[str, Any] = {}
+        exec(compile(source, filename, "exec"), namespace)
+        copies.append(run_copy(namespace["twin"]))
+    assert [c.__code__.co_filename for c in copies] == ["first_twin.py", "second_twin.py"]
 
 
 def test_other_callables_are_run_as_they_are() -> None:
@@ -290,7 +311,8 @@ def test_other_callables_are_run_as_they_are() -> None:
         assert run_copy(fn) is fn
 
 
-def test_the_caches_keep_nothing_alive(mod: dict[str, Any]) -> None:
+def test_the_caches_keep_nothing_alive() -> None:
+    mod = make_module()
     box = mod["Box"]()
     in_pool(box.put, 1)
     in_pool(functools.partial(mod["scaled"], box.items and 1.0))
