@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._atomics import AtomicCounter, Atomics
+from ._adder import Adder
+from ._atomics import AtomicCounter, Atomics, WaitResult
 from ._channel import Channel, ChannelStats, select
 from ._context import (
     CancelToken,
@@ -48,7 +49,7 @@ from ._port import (
     receive_message_on_port,
 )
 from ._runtime import Finding, GILEnabledWarning, RuntimeInfo, runtime
-from ._shared import SharedArray, SharedBuffer
+from ._shared import SharedArray, SharedBuffer, Typecode
 from ._worker import Worker
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ def __getattr__(name: str) -> Any:
 __version__ = "0.1.0"
 
 __all__ = [
+    "Adder",
     "AtomicCounter",
     "Atomics",
     "BroadcastChannel",
@@ -101,7 +103,9 @@ __all__ = [
     "SharedBuffer",
     "Terminated",
     "TimingSummary",
+    "Typecode",
     "UnknownHandlerError",
+    "WaitResult",
     "Worker",
     "WouldBlock",
     "__version__",

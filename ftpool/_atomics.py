@@ -10,6 +10,9 @@ per array, a tuple per operation with its own copy of the patomic function objec
 and its own scratch ctypes values. An operation is then: type and range checks,
 ``byref(base, index * width)``, one patomic call. Threads do not share any Python object on that
 path except the array itself, so they do not contend on reference counts under 3.13t.
+:class:`AtomicCounter` goes one step further: it is a ``threading.local`` subclass whose instance
+dict holds each thread's own operation functions (closures over the same per-thread objects), so a
+hoisted ``add = counter.add`` touches no shared Python object at all.
 """
 
 from __future__ import annotations
@@ -19,15 +22,19 @@ import ctypes
 import math
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from ctypes import byref
 from typing import Any, Final, Literal
 
 from ._context import check_cancelled, current_state
 from ._runtime import load_atomics
 from ._shared import SharedArray, SharedBuffer, _Binding, _cffi_lock, _check_int, _Kind
+from ._timeouts import check_timeout
 
 __all__ = ["AtomicCounter", "Atomics", "WaitResult"]
 
+#: What ``Atomics.wait``/``AtomicCounter.wait`` (and their ``wait_async``) return, for annotations:
+#: ``"ok"`` (notified), ``"not-equal"`` (the value differed at once), ``"timed-out"``.
 WaitResult = Literal["ok", "not-equal", "timed-out"]
 
 # Per-thread state shared by all arrays: `functions` maps a patomic function address to this
@@ -147,6 +154,42 @@ class _WaitQueue:
         waiters.remove(waiter)
         if not waiters:
             del self.waiters[offset]
+
+
+class _AsyncWaiterBase:
+    """A coroutine in ``Atomics.wait_async`` (see :mod:`ftpool._waitasync`), as ``notify`` sees it
+    in the queue next to the blocking :class:`_Waiter` entries."""
+
+    __slots__ = ()
+
+    def notify(self) -> bool:
+        """Wake it (caller holds the queue's lock, and took it off the queue); False when it
+        cannot be woken (its loop is closed) and must not be counted."""
+        raise NotImplementedError
+
+
+def _wake(queue: _WaitQueue, offset: int, count: int | None) -> int:
+    """Wake up to ``count`` (None: all) waiters at ``offset``, oldest first; return how many.
+
+    The caller holds ``queue.lock``. A wait_async waiter whose loop is closed is dropped and not
+    counted; the next one is woken instead.
+    """
+    waiters = queue.waiters.get(offset)
+    if not waiters:
+        return 0
+    woken = 0
+    while waiters and (count is None or woken < count):
+        waiter: Any = waiters.popleft()  # oldest first, blocking and async alike
+        if isinstance(waiter, _AsyncWaiterBase):
+            if waiter.notify():  # False: its event loop is closed (dropped, not counted)
+                woken += 1
+        else:
+            waiter.state = _NOTIFIED
+            waiter.woken.notify()
+            woken += 1
+    if not waiters:
+        del queue.waiters[offset]
+    return woken
 
 
 _queues_lock = threading.Lock()  # guards the one-time creation of each buffer's _WaitQueue
@@ -413,10 +456,45 @@ class Atomics:
         return "timed-out"
 
     @staticmethod
+    def wait_async(array: SharedArray, index: int, expected: int,
+                   timeout: float | None = None) -> Coroutine[Any, Any, WaitResult]:
+        """The awaitable form of :meth:`wait` (Node: ``Atomics.waitAsync``), for asyncio code:
+        ``await Atomics.wait_async(a, i, expected, timeout=None)`` resolves to ``"not-equal"``
+        at once when the element differs from ``expected``, ``"ok"`` when woken by
+        :meth:`notify`, ``"timed-out"`` after ``timeout`` seconds (``None``/``math.inf`` =
+        forever; ``0`` only checks).
+
+        Never blocks the event loop: the coroutine waits in the same FIFO queue as threads in
+        :meth:`wait` (``notify`` wakes and counts both kinds, oldest first), and the notifying
+        thread wakes its loop with ``call_soon_threadsafe``; a timeout is a ``loop.call_later``
+        timer. No thread is parked per waiter and nothing polls. The value is checked when the
+        coroutine first runs (it must run in an event loop), under the queue's lock, so a notify
+        after the check is never lost. Cancelling the awaiting task (``asyncio.wait_for``, task
+        cancel, ``asyncio.run`` ending) takes the waiter out of the queue: a later ``notify``
+        does not count it; one that reached it before the cancellation counted it, and the
+        coroutine passes that wake-up on to the next waiter (as ``asyncio.Condition`` does). If its
+        loop is closed while it waits, ``notify`` drops it uncounted (a closed loop can run
+        nothing, so the coroutine never resumes; ``asyncio.run`` cancels it first instead).
+
+        Bad arguments raise here, at the call, before anything waits: as for :meth:`wait`
+        (``TypeError`` unless ``SharedArray('i')``/``SharedArray('q')``, ``IndexError``,
+        ``OverflowError``, ``TypeError``/``ValueError`` for the timeout).
+        """
+        array = _check_waitable(array, "wait_async")
+        position = array._index(index)
+        expected = array._value(expected)
+        seconds = check_timeout(timeout, "Atomics.wait_async")
+        from ._waitasync import wait_async  # noqa: PLC0415  # asyncio: only for its users
+
+        return wait_async(array, position, expected, seconds)
+
+    @staticmethod
     def notify(a: SharedArray, index: int, count: int | None = None) -> int:
-        """Wake up to ``count`` threads waiting on element ``index`` (``None`` = all), oldest
-        first; return how many were woken (0 when none waits). Never blocks (beyond the queue's
-        lock).
+        """Wake up to ``count`` waiters on element ``index`` (``None`` = all), oldest first;
+        return how many were woken (0 when none waits). Waiters are threads in :meth:`wait` and
+        coroutines in :meth:`wait_async`, in one FIFO order and counted alike; a coroutine whose
+        event loop has been closed is dropped from the queue and not counted. Never blocks
+        (beyond the queue's lock; a coroutine's loop is woken with ``call_soon_threadsafe``).
 
         Only for ``SharedArray('i')`` and ``SharedArray('q')`` (``TypeError`` otherwise, as in JS);
         ``ValueError`` for a negative count; ``IndexError``/``TypeError`` for a bad index.
@@ -432,17 +510,7 @@ class Atomics:
             return 0  # nobody ever waited on this buffer
         offset = array._offset + position * array.itemsize
         with queue.lock:
-            waiters = queue.waiters.get(offset)
-            if not waiters:
-                return 0
-            woken = len(waiters) if count is None else min(count, len(waiters))
-            for _ in range(woken):
-                waiter = waiters.popleft()
-                waiter.state = _NOTIFIED
-                waiter.woken.notify()
-            if not waiters:
-                del queue.waiters[offset]
-        return woken
+            return _wake(queue, offset, count)
 
     @staticmethod
     def is_lock_free(nbytes: int) -> bool:
@@ -471,152 +539,193 @@ class Atomics:
 _lock_free: dict[int, bool] = {}  # guarded by _cffi_lock: results of Atomics.is_lock_free
 
 
-class AtomicCounter:
+def _counter_ops(array: SharedArray) -> dict[str, Callable[..., int]]:
+    """The calling thread's own operation functions on the int64 ``array[0]`` of a counter.
+
+    Each is a closure over this thread's patomic function object, its pointer to the element and
+    its scratch values, so calling it touches no Python object that another thread uses.
+    """
+    binding = array._binding
+    assert binding is not None
+    kind = array._kind
+    check = array._value  # the error path: TypeError/OverflowError naming int64
+    element = byref(ctypes.c_int64.from_address(array._buffer._address + array._offset))
+
+    def fn(name: str) -> Any:
+        return _thread_function(binding, name)
+
+    f_inc, f_dec, f_add, f_sub = fn("fetch_inc"), fn("fetch_dec"), fn("fetch_add"), fn("fetch_sub")
+    f_load, f_store, f_exchange, f_cmpxchg = fn("load"), fn("store"), fn("exchange"), fn("cmpxchg")
+    arg, arg_ref = _cell(kind)
+    ret, ret_ref = _cell(kind)
+
+    def add(n: int = 1) -> int:
+        if type(n) is int:
+            if n == 1:  # the common case: patomic's fetch_inc, no operand
+                f_inc(element, 5, ret_ref)  # 5: seq_cst
+                return ret[0]
+            if -0x8000_0000_0000_0000 <= n <= 0x7FFF_FFFF_FFFF_FFFF:
+                arg[0] = n
+                f_add(element, arg_ref, 5, ret_ref)
+                return ret[0]
+        arg[0] = check(n)
+        f_add(element, arg_ref, 5, ret_ref)
+        return ret[0]
+
+    def sub(n: int = 1) -> int:
+        if type(n) is int:
+            if n == 1:  # patomic's fetch_dec
+                f_dec(element, 5, ret_ref)
+                return ret[0]
+            if -0x8000_0000_0000_0000 <= n <= 0x7FFF_FFFF_FFFF_FFFF:
+                arg[0] = n
+                f_sub(element, arg_ref, 5, ret_ref)
+                return ret[0]
+        arg[0] = check(n)
+        f_sub(element, arg_ref, 5, ret_ref)
+        return ret[0]
+
+    def add_and_get(n: int = 1) -> int:
+        if type(n) is not int:
+            n = check(n)  # an __index__ object, a bool: checked, as a plain int
+        new = add(n) + n
+        if -0x8000_0000_0000_0000 <= new <= 0x7FFF_FFFF_FFFF_FFFF:
+            return new
+        return _wrap(new, kind)
+
+    def sub_and_get(n: int = 1) -> int:
+        if type(n) is not int:
+            n = check(n)
+        new = sub(n) - n
+        if -0x8000_0000_0000_0000 <= new <= 0x7FFF_FFFF_FFFF_FFFF:
+            return new
+        return _wrap(new, kind)
+
+    def load() -> int:
+        f_load(element, 5, ret_ref)
+        return ret[0]
+
+    def store(value: int) -> int:
+        if type(value) is not int or not -0x8000_0000_0000_0000 <= value <= 0x7FFF_FFFF_FFFF_FFFF:
+            value = check(value)
+        arg[0] = value
+        f_store(element, arg_ref, 5)
+        return value
+
+    def exchange(value: int) -> int:
+        if type(value) is not int or not -0x8000_0000_0000_0000 <= value <= 0x7FFF_FFFF_FFFF_FFFF:
+            value = check(value)
+        arg[0] = value
+        f_exchange(element, arg_ref, 5, ret_ref)
+        return ret[0]
+
+    def compare_exchange(expected: int, replacement: int) -> int:
+        if type(expected) is not int or not _INT64_MIN <= expected <= _INT64_MAX:
+            expected = check(expected)
+        if type(replacement) is not int or not _INT64_MIN <= replacement <= _INT64_MAX:
+            replacement = check(replacement)
+        ret[0] = expected
+        arg[0] = replacement
+        # patomic's strong compare-exchange writes the current value into `ret` when it differs.
+        f_cmpxchg(element, ret_ref, arg_ref, 5, 5)
+        return ret[0]
+
+    ops: dict[str, Callable[..., int]] = {
+        "add": add, "sub": sub, "add_and_get": add_and_get, "sub_and_get": sub_and_get,
+        "load": load, "store": store, "exchange": exchange, "compare_exchange": compare_exchange,
+    }
+    for name, op in ops.items():
+        method = getattr(AtomicCounter, name)
+        op.__doc__ = method.__doc__
+        op.__qualname__ = method.__qualname__
+    return ops
+
+
+class AtomicCounter(threading.local):
     """A 64-bit signed integer that threads update atomically, without a lock.
 
-    ``AtomicCounter(value=0)``. ``load()``, ``store(v)``, ``add(n=1)`` and ``sub(n=1)`` (return the
-    new value), ``exchange(v)`` and ``compare_exchange(expected, new)`` (return the old value),
-    ``wait(expected, timeout=None)`` and ``notify(count=None)`` as in :class:`Atomics`. Each is one
-    lock-free, sequentially consistent operation; ``add``/``sub`` wrap around at the int64 limits
-    like C's ``int64_t``. Only ``wait`` blocks.
+    ``AtomicCounter(value=0)``. The same conventions as :class:`Atomics`, so that ``x.add(1)``
+    means one thing whatever ``x`` is: ``add(n=1)``, ``sub(n=1)``, ``exchange(v)`` and
+    ``compare_exchange(expected, replacement)`` return the OLD value; ``add_and_get(n=1)`` and
+    ``sub_and_get(n=1)`` return the new one; ``store(v)`` returns ``v``; ``load()``;
+    ``wait(expected, timeout=None)``, ``wait_async(expected, timeout=None)`` and
+    ``notify(count=None)`` as in :class:`Atomics`. Each is one lock-free, sequentially consistent
+    operation; ``add``/``sub`` wrap around at the int64 limits like C's ``int64_t``. Only ``wait``
+    blocks. There is nothing to close.
 
     It lives in element 0 of :attr:`array` (a ``SharedArray('q', 1)``), so ``Atomics`` functions
     work on it too. Values must be ints within int64 (``TypeError``/``OverflowError``, nothing
     written).
+
+    One counter updated by many threads is limited by its one memory cell (the cache line moves
+    between cores on every update); for counts many threads bump and few read, use
+    :class:`~ftpool.Adder`. So that the Python around the instruction does not add a second
+    bottleneck, ``AtomicCounter`` is a ``threading.local`` subclass: each thread finds its own
+    ``add``, ``sub``, ``load`` ... functions in its own instance dict (made at its first use of the
+    counter), and ``add = counter.add`` hoisted out of a loop touches no Python object that another
+    thread uses (on 3.13t, a shared object's reference count is written by every use).
     """
 
-    __slots__ = ("__weakref__", "_array", "_local")
+    __slots__ = ("_array",)
+    _array: SharedArray  # shared by all threads (a slot, not per-thread like the instance dict)
 
     def __init__(self, value: int = 0) -> None:
-        load_atomics()  # first use of shared memory (may warn GILEnabledWarning, at the caller)
-        array = SharedArray("q", 1)
-        array[0] = value  # checks it; nobody else sees the counter yet
-        self._array = array
-        self._local = threading.local()  # per-thread operation tuples, see _thread_ops
+        # threading.local calls this again (with the same arguments) in each thread, at its first
+        # use of this counter: only the first call makes the counter.
+        try:
+            array = self._array
+        except AttributeError:  # the creating thread
+            load_atomics()  # first use of shared memory (may warn GILEnabledWarning, at the caller)
+            array = SharedArray("q", 1)
+            array[0] = value  # checks it; nobody else sees the counter yet
+            self._array = array
+        self.__dict__.update(_counter_ops(array))  # this thread's own operation functions
 
     @property
     def array(self) -> SharedArray:
         """The ``SharedArray('q', 1)`` whose element 0 is the counter."""
         return self._array
 
-    def _thread_ops(self) -> Any:
-        local = self._local
-        binding = self._array._binding
-        assert binding is not None
-        # This thread's own pointer to the counter (nothing on the call path is shared).
-        base = byref(ctypes.c_int64.from_address(self._array._buffer._address))
-        kind = self._array._kind
-
-        def fn(name: str) -> Any:
-            return _thread_function(binding, name)
-
-        # Each tuple: this thread's function, its pointer to the counter, its own cells.
-        local.inc = (fn("fetch_inc"), base, *_cell(kind))
-        local.dec = (fn("fetch_dec"), base, *_cell(kind))
-        local.add = (fn("fetch_add"), base, *_cell(kind), *_cell(kind))
-        local.sub = (fn("fetch_sub"), base, *_cell(kind), *_cell(kind))
-        local.load = (fn("load"), base, *_cell(kind))
-        local.store = (fn("store"), base, *_cell(kind))
-        local.exchange = (fn("exchange"), base, *_cell(kind), *_cell(kind))
-        local.cmpxchg = (fn("cmpxchg"), base, *_cell(kind), *_cell(kind))
-        return local
+    # The methods below are what `help()` shows and what a call through the class reaches
+    # (AtomicCounter.add(counter)); an instance finds the calling thread's own function first.
 
     def add(self, n: int = 1) -> int:
-        """Add ``n`` atomically and return the new value. Never blocks."""
-        if type(n) is int and n == 1:  # the common case: patomic's fetch_inc, no argument
-            try:
-                fn, element, ret, ret_ref = self._local.inc
-            except AttributeError:
-                fn, element, ret, ret_ref = self._thread_ops().inc
-            fn(element, 5, ret_ref)  # 5: seq_cst
-            new: int = ret[0] + 1
-            return new if new <= 0x7FFF_FFFF_FFFF_FFFF else -0x8000_0000_0000_0000
-        if type(n) is not int or not -0x8000_0000_0000_0000 <= n <= 0x7FFF_FFFF_FFFF_FFFF:
-            n = self._array._value(n)
-        try:
-            fn, element, arg, arg_ref, ret, ret_ref = self._local.add
-        except AttributeError:
-            fn, element, arg, arg_ref, ret, ret_ref = self._thread_ops().add
-        arg[0] = n
-        fn(element, arg_ref, 5, ret_ref)
-        new = ret[0] + n
-        if -0x8000_0000_0000_0000 <= new <= 0x7FFF_FFFF_FFFF_FFFF:
-            return new
-        return _wrap(new, self._array._kind)
+        """Add ``n`` atomically and return the OLD value (as ``Atomics.add``); wraps around at the
+        int64 limits. :meth:`add_and_get` returns the new value. Never blocks."""
+        return self.__dict__["add"](n)  # type: ignore[no-any-return]
 
     def sub(self, n: int = 1) -> int:
-        """Subtract ``n`` atomically and return the new value. Never blocks."""
-        if type(n) is int and n == 1:  # patomic's fetch_dec
-            try:
-                fn, element, ret, ret_ref = self._local.dec
-            except AttributeError:
-                fn, element, ret, ret_ref = self._thread_ops().dec
-            fn(element, 5, ret_ref)
-            new: int = ret[0] - 1
-            return new if new >= -0x8000_0000_0000_0000 else 0x7FFF_FFFF_FFFF_FFFF
-        if type(n) is not int or not -0x8000_0000_0000_0000 <= n <= 0x7FFF_FFFF_FFFF_FFFF:
-            n = self._array._value(n)
-        try:
-            fn, element, arg, arg_ref, ret, ret_ref = self._local.sub
-        except AttributeError:
-            fn, element, arg, arg_ref, ret, ret_ref = self._thread_ops().sub
-        arg[0] = n
-        fn(element, arg_ref, 5, ret_ref)
-        new = ret[0] - n
-        if -0x8000_0000_0000_0000 <= new <= 0x7FFF_FFFF_FFFF_FFFF:
-            return new
-        return _wrap(new, self._array._kind)
+        """Subtract ``n`` atomically and return the OLD value (as ``Atomics.sub``); wraps around at
+        the int64 limits. :meth:`sub_and_get` returns the new value. Never blocks."""
+        return self.__dict__["sub"](n)  # type: ignore[no-any-return]
+
+    def add_and_get(self, n: int = 1) -> int:
+        """Add ``n`` atomically and return the NEW value (wrapped at the int64 limits like C's
+        ``int64_t``). Same checks as :meth:`add`. Never blocks."""
+        return self.__dict__["add_and_get"](n)  # type: ignore[no-any-return]
+
+    def sub_and_get(self, n: int = 1) -> int:
+        """Subtract ``n`` atomically and return the NEW value (wrapped at the int64 limits). Same
+        checks as :meth:`sub`. Never blocks."""
+        return self.__dict__["sub_and_get"](n)  # type: ignore[no-any-return]
 
     def load(self) -> int:
         """The current value, read atomically. Never blocks."""
-        try:
-            fn, element, ret, ret_ref = self._local.load
-        except AttributeError:
-            fn, element, ret, ret_ref = self._thread_ops().load
-        fn(element, 5, ret_ref)
-        result: int = ret[0]
-        return result
+        return self.__dict__["load"]()  # type: ignore[no-any-return]
 
-    def store(self, value: int) -> None:
-        """Set the value atomically. Never blocks."""
-        if type(value) is not int or not _INT64_MIN <= value <= _INT64_MAX:
-            value = self._array._value(value)
-        try:
-            fn, element, arg, arg_ref = self._local.store
-        except AttributeError:
-            fn, element, arg, arg_ref = self._thread_ops().store
-        arg[0] = value
-        fn(element, arg_ref, 5)
+    def store(self, value: int) -> int:
+        """Set the value atomically and return ``value`` (as ``Atomics.store``). Never blocks."""
+        return self.__dict__["store"](value)  # type: ignore[no-any-return]
 
     def exchange(self, value: int) -> int:
         """Set the value and return the old one, in one atomic step. Never blocks."""
-        if type(value) is not int or not _INT64_MIN <= value <= _INT64_MAX:
-            value = self._array._value(value)
-        try:
-            fn, element, arg, arg_ref, ret, ret_ref = self._local.exchange
-        except AttributeError:
-            fn, element, arg, arg_ref, ret, ret_ref = self._thread_ops().exchange
-        arg[0] = value
-        fn(element, arg_ref, 5, ret_ref)
-        result: int = ret[0]
-        return result
+        return self.__dict__["exchange"](value)  # type: ignore[no-any-return]
 
-    def compare_exchange(self, expected: int, new: int) -> int:
-        """Set the value to ``new`` if it equals ``expected``; return the value it had (the
-        exchange happened iff that equals ``expected``). Atomic; never blocks."""
-        if type(expected) is not int or not _INT64_MIN <= expected <= _INT64_MAX:
-            expected = self._array._value(expected)
-        if type(new) is not int or not _INT64_MIN <= new <= _INT64_MAX:
-            new = self._array._value(new)
-        try:
-            fn, element, arg, arg_ref, exp, exp_ref = self._local.cmpxchg
-        except AttributeError:
-            fn, element, arg, arg_ref, exp, exp_ref = self._thread_ops().cmpxchg
-        exp[0] = expected
-        arg[0] = new
-        fn(element, exp_ref, arg_ref, 5, 5)
-        result: int = exp[0]
-        return result
+    def compare_exchange(self, expected: int, replacement: int) -> int:
+        """Set the value to ``replacement`` if it equals ``expected``; return the value it had
+        (the exchange happened iff that equals ``expected``), as ``Atomics.compare_exchange``.
+        Atomic; never blocks."""
+        return self.__dict__["compare_exchange"](expected, replacement)  # type: ignore[no-any-return]
 
     def wait(self, expected: int, timeout: float | None = None) -> WaitResult:
         """``Atomics.wait`` on the counter: ``"not-equal"`` at once if the value is not
@@ -624,8 +733,18 @@ class AtomicCounter:
         (``"timed-out"``; ``None`` = forever, negative: ``ValueError``)."""
         return Atomics.wait(self._array, 0, expected, timeout)
 
+    def wait_async(self, expected: int,
+                   timeout: float | None = None) -> Coroutine[Any, Any, WaitResult]:
+        """``Atomics.wait_async`` on the counter: ``await counter.wait_async(expected)`` resolves
+        to ``"not-equal"`` at once if the value is not ``expected``, else to ``"ok"`` when
+        :meth:`notify` wakes it or ``"timed-out"`` after ``timeout`` seconds (``None`` =
+        forever). Never blocks the event loop; cancelling the await leaves the queue. Bad
+        arguments raise at the call (``OverflowError``/``TypeError``/``ValueError``)."""
+        return Atomics.wait_async(self._array, 0, expected, timeout)
+
     def notify(self, count: int | None = None) -> int:
-        """Wake up to ``count`` threads in :meth:`wait` (``None`` = all); return how many."""
+        """Wake up to ``count`` waiters in :meth:`wait` or :meth:`wait_async` (``None`` = all),
+        oldest first; return how many. Never blocks."""
         return Atomics.notify(self._array, 0, count)
 
     def __repr__(self) -> str:

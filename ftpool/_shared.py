@@ -35,9 +35,11 @@ from typing import Any, Final, Literal
 
 from ._runtime import load_atomics
 
-__all__ = ["TYPECODES", "SharedArray", "SharedBuffer"]
+__all__ = ["TYPECODES", "SharedArray", "SharedBuffer", "Typecode"]
 
 
+#: The typecodes of :class:`SharedArray` as a type, for annotations (``SharedArray.typecode``):
+#: int8, uint8, int16, uint16, int32, uint32, int64, uint64, as in the ``array`` module.
 Typecode = Literal["b", "B", "h", "H", "i", "I", "q", "Q"]
 
 
@@ -101,6 +103,8 @@ _OPS: Final[dict[str, str]] = {
     "fetch_and": "FETCH_AND",
     "fetch_or": "FETCH_OR",
     "fetch_xor": "FETCH_XOR",
+    "add": "ADD",  # the void forms, for adds whose old value nobody reads (Adder)
+    "inc": "INC",
 }
 
 

@@ -105,10 +105,13 @@ def test_counter_bad_input_changes_nothing() -> None:
         (lambda: counter.sub(1.0), TypeError),
         (lambda: counter.store(2**64), OverflowError),
         (lambda: counter.compare_exchange(10, None), TypeError),
+        (lambda: counter.add_and_get(2**63), OverflowError),
+        (lambda: counter.sub_and_get("1"), TypeError),
         (lambda: counter.wait(10, timeout=-1), ValueError),
         (lambda: counter.notify(-1), ValueError),
     ]:
         with pytest.raises(error):
             call()
         assert counter.load() == 10
-    assert counter.add() == 11
+    assert counter.add() == 10
+    assert counter.load() == 11

@@ -28,6 +28,8 @@ def test_atomic_counter_demo_shows_the_article_and_exact_totals() -> None:
     assert lines[2].endswith(": 0")
     assert re.search(r"AtomicCounter\.add\(\)\s+9000  expected 9000", result.stdout)
     assert re.search(r"Atomics\.add\(SharedArray\)\s+9000  expected 9000", result.stdout)
+    assert re.search(r"Adder\.add\(\) \(striped\)\s+9000  expected 9000", result.stdout)
+    assert "(the old value, as Atomics.add)" in result.stdout
     assert "plain int += 1" in result.stdout
     assert "Exception ignored" not in result.stderr
 

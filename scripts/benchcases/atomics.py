@@ -9,6 +9,16 @@ against the seed article's consumer that polls every second.
 - ``counter.scaling``: aggregate increments per second on ONE shared counter from 1 and from 2
   threads, for ``AtomicCounter`` and for the lock; plus per-thread counters (each thread its own
   int) as the control that shows how much parallelism the machine gave at that moment.
+- ``adder.scaling``: ``Adder.add`` from 1 and 2 threads (each thread its own cell), against
+  ``AtomicCounter.add`` (one shared cell) in the same run, with 128-byte cell spacing against 64,
+  and an empty loop as the control (how much parallelism the machine gave at that moment).
+- ``counter.contention``: why ONE shared ``AtomicCounter`` does not scale. The same patomic
+  increment, 1 vs 2 threads, reached through: one shared ``AtomicCounter``; one shared Python
+  function (a closure over its own function object and pointer) that both threads call; per-thread
+  functions (each thread builds its own) on the SAME cell; on cells 8 bytes apart (one cache line);
+  on cells 64 bytes apart (own lines). Shared vs per-thread function on one cell is the
+  Python-level cost of sharing an object (its reference count, written by every call under 3.13t);
+  same cell vs own lines is the hardware's (the cache line moving between the cores).
 - ``atomics.wake``: a consumer sleeps in ``Atomics.wait``; the producer stores and notifies; the
   latency is notify -> the consumer running again (p50, p99). The seed's consumer instead polls
   every 1 s; that is measured with a 10 ms poll (the same code, 100x shorter interval) and scaled
@@ -20,6 +30,7 @@ the GIL on (and then no thread scales).
 
 from __future__ import annotations
 
+import ctypes
 import random
 import statistics
 import threading
@@ -28,7 +39,9 @@ from collections.abc import Callable
 
 from benchlib import Case, quantile
 
-from ftpool import AtomicCounter, Atomics, SharedArray
+import ftpool._adder
+from ftpool import Adder, AtomicCounter, Atomics, SharedArray, SharedBuffer
+from ftpool._atomics import _thread_function
 from ftpool._runtime import load_atomics
 from ftpool._shared import _cffi_lock
 
@@ -170,6 +183,115 @@ def _counter_scaling(quick: bool) -> dict[str, float]:
     return result
 
 
+# --- adder.scaling --------------------------------------------------------------------------------
+
+
+def _adder_scaling(quick: bool) -> dict[str, float]:
+    scale = 1 if quick else 4
+    n = 40_000 * scale
+
+    def hoisted_adds(adder: Adder) -> Callable[[int], None]:
+        def work(count: int) -> None:
+            add = adder.add  # this thread's own add function
+            for _ in range(count):
+                add()
+        return work
+
+    def counter_adds(counter: AtomicCounter) -> Callable[[int], None]:
+        def work(count: int) -> None:
+            add = counter.add
+            for _ in range(count):
+                add()
+        return work
+
+    def own(count: int) -> None:
+        for _ in range(count):
+            pass  # the loop alone: what nothing shared costs
+
+    result: dict[str, float] = {}
+    adders: list[tuple[Adder, int]] = []
+    for threads in (1, 2):
+        adder = Adder()
+        result[f"Adder x{threads}"] = _threads_rate(threads, n, hoisted_adds(adder))
+        adders.append((adder, threads * n))
+        counter = AtomicCounter()
+        result[f"AtomicCounter x{threads}"] = _threads_rate(threads, n, counter_adds(counter))
+        assert counter.load() == threads * n
+        saved = ftpool._adder.STRIDE
+        ftpool._adder.STRIDE = 64  # type: ignore[misc]  # cells one line apart
+        try:
+            narrow = Adder()
+        finally:
+            ftpool._adder.STRIDE = saved  # type: ignore[misc]
+        result[f"Adder (64-byte stride) x{threads}"] = _threads_rate(threads, n,
+                                                                    hoisted_adds(narrow))
+        adders.append((narrow, threads * n))
+        result[f"empty loop x{threads}"] = _threads_rate(threads, 40 * n, own)
+    for adder, want in adders:
+        assert adder.sum() == want, (adder.sum(), want)
+    return result
+
+
+# --- counter.contention ---------------------------------------------------------------------------
+
+
+def _incrementer(address: int, memory: object) -> Callable[[], None]:
+    """A function that increments the int64 at ``address`` with patomic, built for the calling
+    thread: its own function object and pointer (``memory`` is kept alive by it)."""
+    binding = SharedArray("q", 1)._binding  # any int64 binding has the same patomic functions
+    assert binding is not None
+    inc = _thread_function(binding, "inc")
+    cell = ctypes.byref(ctypes.c_int64.from_address(address))
+
+    def add() -> None:
+        inc(cell, 5)
+        assert memory  # keeps the memory alive; never false
+
+    return add
+
+
+def _counter_contention(quick: bool) -> dict[str, float]:
+    scale = 1 if quick else 4
+    n = 40_000 * scale
+    result: dict[str, float] = {}
+    for threads in (1, 2):
+        counter = AtomicCounter()
+
+        def shared(count: int, counter: AtomicCounter = counter) -> None:
+            add = counter.add
+            for _ in range(count):
+                add()
+
+        result[f"one shared AtomicCounter x{threads}"] = _threads_rate(threads, n, shared)
+        assert counter.load() == threads * n
+
+        buffer = SharedBuffer(4 * 64)
+        base = buffer._address + (-buffer._address % 64)
+        cells = SharedArray("q", buffer)
+        one = _incrementer(base, buffer)  # one function object, called by every thread
+
+        def shared_function(count: int, add: Callable[[], None] = one) -> None:
+            for _ in range(count):
+                add()
+
+        result[f"one shared function, same cell x{threads}"] = _threads_rate(threads, n,
+                                                                            shared_function)
+        for name, spacing in (("same cell", 0), ("cells 8 B apart (one line)", 8),
+                              ("cells 64 B apart (own lines)", 64)):
+            taken = AtomicCounter()  # hands each thread its number
+
+            def own_function(count: int, spacing: int = spacing, taken: AtomicCounter = taken,
+                             base: int = base, buffer: SharedBuffer = buffer) -> None:
+                add = _incrementer(base + taken.add() * spacing, buffer)  # built in the thread
+                for _ in range(count):
+                    add()
+
+            result[f"per-thread functions, {name} x{threads}"] = _threads_rate(threads, n,
+                                                                               own_function)
+        assert sum(cells.tolist()) == 4 * threads * n
+    return result
+
+
 # --- atomics.wake ---------------------------------------------------------------------------------
 
 
@@ -255,6 +377,36 @@ CASES = [
                 ("Lock + int x2", "Lock + int x1"),
                 ("per-thread int x2", "per-thread int x1")],
         target="AtomicCounter x2 / x1 >= 1.5 (3.13t, GIL off)",
+    ),
+    Case(
+        name="adder.scaling",
+        description="Adder.add (a cell per thread) from 1 and 2 threads vs AtomicCounter.add "
+        "(one cell), 128 vs 64-byte cell spacing; an empty loop as the machine's control",
+        run=_adder_scaling,
+        unit="ops/s",
+        higher_is_better=True,
+        ratios=[("Adder x2", "Adder x1"),
+                ("Adder x1", "AtomicCounter x1"),
+                ("Adder x2", "AtomicCounter x2"),
+                ("Adder x2", "Adder (64-byte stride) x2"),
+                ("empty loop x2", "empty loop x1")],
+        target="Adder x2 / x1 >= 1.8 on 2 cores; Adder x1 / AtomicCounter x1 >= 1.0",
+    ),
+    Case(
+        name="counter.contention",
+        description="one increment, 1 vs 2 threads: one shared AtomicCounter / shared function vs "
+        "per-thread functions on the same cell, one line, own lines (Python vs hardware cost)",
+        run=_counter_contention,
+        unit="ops/s",
+        higher_is_better=True,
+        ratios=[("one shared AtomicCounter x2", "one shared AtomicCounter x1"),
+                ("one shared function, same cell x2", "one shared function, same cell x1"),
+                ("per-thread functions, same cell x2", "per-thread functions, same cell x1"),
+                ("per-thread functions, cells 8 B apart (one line) x2",
+                 "per-thread functions, cells 8 B apart (one line) x1"),
+                ("per-thread functions, cells 64 B apart (own lines) x2",
+                 "per-thread functions, cells 64 B apart (own lines) x1")],
+        target="explains counter.scaling (no target of its own)",
     ),
     Case(
         name="atomics.wake",

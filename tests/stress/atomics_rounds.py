@@ -1,9 +1,12 @@
 """Stress rounds for the atomics: exact totals under contention (SharedArray, AtomicCounter),
-wait/notify accounting with Workers terminated while they wait, pool tasks on one counter (see
+wait/notify accounting with Workers terminated while they wait, wait_async coroutines on several
+event loops counted with blocking waiters, pool tasks on one counter, and the
+striped Adder (exact totals with threads that exit, sum_then_reset and reset racing with add) (see
 stress_engine.py for the engine and how to add a round)."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
@@ -172,6 +175,97 @@ class WaitNotifyRound(PhasedRound):
         rnd.tally.atomic_ops += total + woken
 
 
+class AsyncWaitNotifyRound(PhasedRound):
+    """Coroutines in Atomics.wait_async on 1-3 event loops (one thread each) and 0-2 threads in
+    Atomics.wait share one word; a notifier wakes some at a time. notify's counts must equal the
+    "ok" results of both kinds together."""
+
+    def setup(self) -> None:
+        rng = self.rng
+        self.flag = ftpool.SharedArray(rng.choice("iq"), 2)  # [0]: the word; [1]: waits done
+        self.loops = [[rng.randrange(1 << 30) for _ in range(rng.randint(1, 4))]
+                      for _ in range(rng.randint(1, 3))]
+        self.threads = [rng.randrange(1 << 30) for _ in range(rng.randint(0, 2))]
+        self.results: list[Counter[str]] = []
+        self.results_lock = threading.Lock()
+        self.notifies = rng.randint(1, 60)
+        self.woken = 0
+        self.rnd.setup = (f"wait_async: loops of {[len(c) for c in self.loops]} coroutines, "
+                          f"{len(self.threads)} blocking waiters, {self.notifies} notifies")
+
+    def record(self, outcomes: Counter[str]) -> None:
+        with self.results_lock:
+            self.results.append(outcomes)
+
+    async def coroutine_waiter(self, seed: int) -> None:
+        r = random.Random(seed)
+        mine: Counter[str] = Counter()
+        try:
+            while True:
+                timeout = r.choice([None, 0, 0.001, 0.01, 0.05])
+                outcome = await Atomics.wait_async(self.flag, 0, 0, timeout=timeout)
+                mine[outcome] += 1
+                Atomics.add(self.flag, 1, 1)
+                if outcome == "not-equal":
+                    return
+        finally:
+            self.record(mine)
+
+    def run_loop(self, seeds: list[int]) -> None:
+        async def main() -> None:
+            await asyncio.gather(*(self.coroutine_waiter(seed) for seed in seeds))
+
+        asyncio.run(main())
+
+    def blocking_waiter(self, seed: int) -> None:
+        r = random.Random(seed)
+        mine: Counter[str] = Counter()
+        try:
+            while True:
+                outcome = Atomics.wait(self.flag, 0, 0, timeout=r.choice([None, 0.001, 0.01]))
+                mine[outcome] += 1
+                Atomics.add(self.flag, 1, 1)
+                if outcome == "not-equal":
+                    return
+        finally:
+            self.record(mine)
+
+    def drive(self) -> None:
+        rnd, rng, flag = self.rnd, self.rng, self.flag
+        waiters = [start_thread(lambda seeds=seeds: self.run_loop(seeds),
+                                f"stress-waitasync-{rnd.label}-loop{i}")
+                   for i, seeds in enumerate(self.loops)]
+        waiters += [start_thread(lambda seed=seed: self.blocking_waiter(seed),
+                                 f"stress-waitasync-{rnd.label}-thread{i}")
+                    for i, seed in enumerate(self.threads)]
+        for _ in range(self.notifies):
+            self.woken += Atomics.notify(flag, 0, rng.choice([None, 1, 2]))
+            time.sleep(rng.choice([0, 0, 0.0005, 0.002]))
+        Atomics.store(flag, 0, 1)
+        self.woken += Atomics.notify(flag, 0)
+        rnd.join(waiters, "wait_async loops and Atomics.wait threads")
+
+    def finish(self) -> None:
+        Atomics.store(self.flag, 0, 1)
+        Atomics.notify(self.flag, 0)
+
+    def check(self) -> None:
+        rnd = self.rnd
+        oks = sum(r["ok"] for r in self.results)
+        if self.woken != oks:
+            rnd.problem("lost" if self.woken > oks else "duplicated",
+                        f"Atomics.notify reported {self.woken} woken, async and blocking waiters "
+                        f"returned 'ok' {oks} times")
+        total = sum(sum(r.values()) for r in self.results)
+        if Atomics.load(self.flag, 1) != total:
+            rnd.problem("violations",
+                        f"waits counted {Atomics.load(self.flag, 1)}, returned {total}")
+        waiters = sum(len(c) for c in self.loops) + len(self.threads)
+        if len(self.results) != waiters:
+            rnd.problem("hung", f"{waiters - len(self.results)} waiters never finished")
+        rnd.tally.atomic_ops += total + self.woken
+
+
 class PoolAtomicsRound(PhasedRound):
     """Pool tasks increment one AtomicCounter: the total is exact."""
 
@@ -198,6 +292,105 @@ class PoolAtomicsRound(PhasedRound):
         rnd.tally.atomic_ops += n
 
 
+class AdderRound(PhasedRound):
+    """Lanes of short-lived threads add random amounts to one Adder (each thread exits after its
+    share, the next one in its lane takes over a cell); meanwhile harvesters call
+    ``sum_then_reset`` (every add must be in exactly one harvest or the final sum), or, in reset
+    mode, a resetter calls ``reset`` (each add discarded or kept wholly: totals stay multiples of
+    the one amount added)."""
+
+    def setup(self) -> None:
+        rng = self.rng
+        self.mode = rng.choice(["harvest", "harvest", "reset", "plain"])
+        self.lanes = rng.randint(1, 4)
+        self.generations = rng.randint(1, 6)  # threads per lane, one after another
+        self.ops = rng.randint(50, 800)  # adds per thread
+        self.harvesters = rng.randint(1, 2) if self.mode == "harvest" else 0
+        self.step = rng.choice([1, 3, 7])  # reset mode: every add is this amount
+        self.seeds = [[rng.randrange(1 << 30) for _ in range(self.generations)]
+                      for _ in range(self.lanes)]
+        self.adder = ftpool.Adder()
+        self.added = [0] * self.lanes  # what each lane's threads added, by the lane itself
+        self.harvested: list[int] = []
+        self.resets_seen: list[int] = []
+        self.done = threading.Event()
+        self.rnd.setup = (f"Adder mode={self.mode} lanes={self.lanes} "
+                          f"generations={self.generations} ops={self.ops} "
+                          f"harvesters={self.harvesters} step={self.step}")
+
+    def drive(self) -> None:
+        rnd = self.rnd
+        helpers: list[threading.Thread] = []
+        for h in range(self.harvesters):
+            helpers.append(start_thread(self.harvest, f"stress-adder-harvest-{rnd.label}-{h}"))
+        if self.mode == "reset":
+            helpers.append(start_thread(self.resetter, f"stress-adder-reset-{rnd.label}"))
+        lanes = [start_thread(lambda lane=lane: self.lane(lane), f"stress-adder-{rnd.label}-{lane}")
+                 for lane in range(self.lanes)]
+        try:
+            rnd.join(lanes, "Adder lanes")
+        finally:
+            self.done.set()
+            rnd.join(helpers, "Adder harvesters")
+
+    def lane(self, lane: int) -> None:
+        """One thread after another, each adding its share and exiting (its cell keeps counting)."""
+        for generation in range(self.generations):
+            thread = start_thread(lambda s=self.seeds[lane][generation]: self.add_share(lane, s),
+                                  f"stress-adder-{self.rnd.label}-{lane}-{generation}")
+            thread.join(WAIT)
+            if thread.is_alive():
+                raise self.rnd.hung(f"Adder lane {lane} generation {generation}")
+
+    def add_share(self, lane: int, seed: int) -> None:
+        r = random.Random(seed)
+        add = self.adder.add if r.random() < 0.5 else None  # hoisted, or through the instance
+        total = 0
+        for _ in range(self.ops):
+            n = self.step if self.mode == "reset" else r.choice([1, 1, 1, 2, -1, 1000, -37])
+            if add is None:
+                self.adder.add(n)
+            else:
+                add(n)
+            total += n
+        self.added[lane] += total  # one thread per lane at a time
+
+    def harvest(self) -> None:
+        while not self.done.is_set():
+            self.harvested.append(self.adder.sum_then_reset())
+        self.harvested.append(self.adder.sum_then_reset())
+
+    def resetter(self) -> None:
+        while not self.done.is_set():
+            self.adder.reset()
+            self.resets_seen.append(self.adder.sum())
+
+    def check(self) -> None:
+        rnd, adder = self.rnd, self.adder
+        total = sum(self.added)
+        final = adder.sum()
+        if self.mode in ("harvest", "plain"):
+            counted = sum(self.harvested) + final
+            if counted != total:
+                rnd.problem("lost" if counted < total else "duplicated",
+                            f"Adder: {total} added, harvests {sum(self.harvested)} + final sum "
+                            f"{final} = {counted}")
+        else:
+            bad = [v for v in [*self.resets_seen, final] if v % self.step or not 0 <= v <= total]
+            if bad:
+                rnd.problem("violations", f"Adder reset racing add: totals {bad[:5]} are not "
+                            f"whole adds of {self.step} within 0..{total}")
+        # Cells are reused: at most the threads that held one at once (lanes, harvesters or the
+        # resetter, this thread), rounded up to whole chunks of 8.
+        holders = self.lanes + self.harvesters + (self.mode == "reset") + 1
+        limit = -(-holders // 8) * 8
+        if len(adder._core.cells) > limit:
+            rnd.problem("leaked", f"Adder has {len(adder._core.cells)} cells after "
+                        f"{self.lanes * self.generations} threads, at most {holders} at once")
+        rnd.tally.atomic_ops += self.lanes * self.generations * self.ops + len(self.harvested)
+
+
 SCENARIOS: dict[str, Scenario] = {
-    "atomics": (AtomicsRound, WaitNotifyRound, PoolAtomicsRound),
+    "atomics": (AtomicsRound, WaitNotifyRound, AsyncWaitNotifyRound, PoolAtomicsRound),
+    "adder": (AdderRound,),
 }
