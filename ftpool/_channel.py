@@ -1,6 +1,5 @@
 """Channels between threads: :class:`Channel` (bounded or unbounded), :class:`ChannelStats` and
-:func:`select`; plus the machinery that lets ``Worker.terminate()`` wake a worker that is blocked
-in any ftpool call (:class:`_Waker`).
+:func:`select`.
 
 Semantics (those of trio's memory channels and Go's channels, for blocking Python code):
 
@@ -13,19 +12,23 @@ Semantics (those of trio's memory channels and Go's channels, for blocking Pytho
   seconds (``None`` waits forever, a negative one raises ``ValueError``, one that is not a number
   ``TypeError``); it expires with the builtin ``TimeoutError``.
 * Inside a Worker whose ``terminate()`` was called, every ftpool call raises :class:`Terminated`,
-  and a worker blocked in one is woken to raise it.
+  and a worker blocked in one is woken to raise it. A pool task blocked here is woken likewise by
+  its cancellation (:class:`~ftpool.Cancelled`), its ``timeout=`` (``TimeoutError``, also when
+  its deadline passes before the pool's timer runs) and ``Pool.terminate()``
+  (:class:`Terminated`). The machinery is :mod:`ftpool._wakeup`'s.
 
 Implementation notes. The hot paths are kept short because on 3.13t (no specializing interpreter)
 every Python-level call or attribute lookup costs tens of nanoseconds: no thread-local lookups per
-message (a stopped worker is found through the module global ``_stopping`` and a dict keyed by
-thread ident), and no lock on the unbounded receive path.
+message (a stopped worker is found through the global list ``_wakeup.stopping``, ftpool's
+threads through a dict keyed by thread ident), a wait registers with the wake-up machinery only
+when it is about to block, and no lock is taken on the unbounded receive path.
 
 * Unbounded: items live in a ``queue.SimpleQueue``. A send takes the channel's lock so that every
   send is ordered before or after ``close()``: close puts a private token (``_NUDGE``) at the tail,
   and no item can ever be queued behind it, so receivers see every item, then the token. Whoever
   takes the close token puts it back, so every blocked receiver wakes in turn. Receives take no
-  lock: the item is the queue's. The same token, counted in ``_wake_tokens``, wakes a terminated
-  worker blocked in ``get()``.
+  lock: the item is the queue's. The same token, counted in ``_wake_tokens``, wakes a stopped
+  waiter (terminated Worker, cancelled task) blocked in ``get()``.
 * Bounded: a ``deque`` with one lock and the Conditions ``not_empty``/``not_full`` (the design of
   ``queue.Queue``), without its ``task_done`` bookkeeping, and notifying a Condition only when a
   thread waits on it. Blocking calls run the same ``_try_*`` step as their ``_nowait`` twin.
@@ -41,9 +44,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 from types import TracebackType
-from typing import Any, Final, Protocol
+from typing import Any, Final, NoReturn, Protocol
 
+from ._context import by_ident
 from ._errors import ClosedError, EndOfChannel, Terminated, WouldBlock
+from ._timeouts import check_timeout, deadline, remaining, timed_out
+from ._wakeup import Wait, check_stop, enter, stopping
 
 __all__ = ["Channel", "ChannelStats", "select"]
 
@@ -68,130 +74,18 @@ _MISSING: Final = _Token("no item yet")
 
 
 # --------------------------------------------------------------------------------------------
-# Waking terminated workers
-# --------------------------------------------------------------------------------------------
-
-
-class _Blocker(Protocol):
-    """Something a thread can block on that a :class:`_Waker` knows how to wake."""
-
-    def _wake_blocked(self, waker: _Waker) -> None: ...
-
-
-_wakers: dict[int, _Waker] = {}  # thread ident -> its Worker's waker (each thread writes its own)
-_stopping = 0  # Workers asked to stop that still run; ftpool calls look further only when > 0
-_stopping_lock = threading.Lock()  # guards _stopping and every _Waker's `counted` and `finished`
-
-
-def _terminated(thread_id: int) -> Terminated:
-    return Terminated(
-        f"worker {thread_id} was terminated (Worker.terminate()); let this exception end the worker"
-    )
-
-
-class _Waker:
-    """Lets ``Worker.terminate()`` wake its worker wherever it blocks in ftpool.
-
-    The Worker registers :meth:`wake` as a callback on its ``stop`` token and, in its thread,
-    :meth:`install` s the waker under the thread's ident. A blocking ftpool call announces what it
-    blocks on with :meth:`block_on` (which raises :class:`Terminated` if the stop already came) and
-    clears it with :meth:`unblock`; :meth:`wake` reads it under the same lock, so either the worker
-    sees the stop before it blocks or the waker sees where it blocks.
-    """
-
-    __slots__ = ("_lock", "blocked_on", "counted", "finished", "stop", "thread_id")
-
-    def __init__(self, stop: Any, thread_id: int) -> None:
-        self._lock = threading.Lock()  # guards blocked_on
-        self.blocked_on: _Blocker | None = None
-        self.counted = False  # counted in _stopping
-        self.finished = False  # the worker thread has ended
-        self.stop = stop  # the Worker's CancelToken
-        self.thread_id = thread_id
-
-    def wake(self, reason: object) -> None:
-        """The ``stop`` token's callback: count the stop, wake the worker if it is blocked."""
-        global _stopping
-        with _stopping_lock:
-            if not self.counted and not self.finished:
-                self.counted = True
-                _stopping += 1
-        with self._lock:
-            target = self.blocked_on
-        if target is not None:
-            target._wake_blocked(self)
-
-    def block_on(self, target: _Blocker) -> None:
-        """Record that the worker blocks on ``target``; raises Terminated if it was stopped."""
-        with self._lock:
-            if self.stop.cancelled:
-                raise _terminated(self.thread_id)
-            self.blocked_on = target
-
-    def unblock(self) -> None:
-        with self._lock:
-            self.blocked_on = None
-
-    def install(self) -> None:
-        """Called by the worker thread itself before it runs its target."""
-        _wakers[_get_ident()] = self
-
-    def uninstall(self) -> None:
-        """Called by the worker thread itself when it ends."""
-        global _stopping
-        _wakers.pop(_get_ident(), None)
-        with _stopping_lock:
-            self.finished = True
-            if self.counted:
-                self.counted = False
-                _stopping -= 1
-
-
-def _current_waker() -> _Waker | None:
-    return _wakers.get(_get_ident()) if _wakers else None
-
-
-def _check_stop() -> None:
-    """Raise Terminated if the calling thread is a Worker that was asked to stop."""
-    waker = _wakers.get(_get_ident())
-    if waker is not None and waker.stop.cancelled:
-        raise _terminated(waker.thread_id)
-
-
-# --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
 
 
-def _check_timeout(timeout: float | None, where: str) -> None:
-    if timeout is None:
-        return
-    if timeout.__class__ is not float and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float)
-    ):
-        raise TypeError(
-            f"{where}: timeout must be a number of seconds (int or float), or None to wait "
-            f"forever; got {type(timeout).__name__} {timeout!r}"
-        )
-    if not timeout >= 0:  # also rejects NaN
-        raise ValueError(
-            f"{where}: timeout must be a number of seconds >= 0, or None to wait forever; "
-            f"got {timeout!r}"
-        )
+def _expired(end: float | None) -> bool:
+    """True once the monotonic deadline ``end`` (None: none) has passed."""
+    return end is not None and _monotonic() >= end
 
 
-def _deadline(timeout: float | None) -> float | None:
-    return None if timeout is None else _monotonic() + timeout
-
-
-def _remaining(deadline: float | None) -> float | None:
-    if deadline is None:
-        return None
-    return max(0.0, deadline - _monotonic())
-
-
-def _timed_out(where: str, timeout: float | None) -> TimeoutError:
-    return TimeoutError(f"{where} timed out after {timeout} s; retry, or use a longer timeout")
+def _raise_stopped(wait: Wait) -> NoReturn:
+    """Raise the error of a wait that was ended early (see ftpool._wakeup.stop_error)."""
+    raise wait.error() or Terminated("the wait was ended early (terminate or cancel)")
 
 
 class _SelectWaiter:
@@ -205,7 +99,7 @@ class _SelectWaiter:
     def set(self) -> None:
         self._event.set()
 
-    def _wake_blocked(self, waker: _Waker) -> None:
+    def _wake_blocked(self, wait: Wait) -> None:
         self._event.set()
 
 
@@ -387,7 +281,7 @@ class _UnboundedChannel[T](Channel[T]):
         self._closed = False
         self._sent = 0
         self._wake_tokens = 0  # wake-up tokens queued for terminated workers, not yet taken
-        self._targets: list[_Waker] = []  # terminated workers blocked in get() with a token queued
+        self._targets: list[Wait] = []  # stopped waiters blocked in get(), a token queued
         self._selectors: list[_SelectWaiter] = []
         # idents of threads blocked in get(); set.add/discard are atomic, so no lock is needed
         self._waiting: set[int] = set()
@@ -403,9 +297,9 @@ class _UnboundedChannel[T](Channel[T]):
     def send(self, item: T, timeout: float | None = None) -> None:
         # Never blocks, so this is the whole of send_nowait too; timeout is only validated.
         if timeout is not None:
-            _check_timeout(timeout, "Channel.send")
-        if _stopping:
-            _check_stop()
+            check_timeout(timeout, "Channel.send")
+        if stopping:
+            check_stop()
         lock = self._lock
         lock.acquire()
         try:
@@ -423,18 +317,19 @@ class _UnboundedChannel[T](Channel[T]):
 
     def receive(self, timeout: float | None = None) -> T:
         if timeout is not None:
-            _check_timeout(timeout, "Channel.receive")
-        if _stopping:
-            _check_stop()
-        if _wakers and _get_ident() in _wakers:  # a Worker: terminate() must find it blocked
+            timeout = check_timeout(timeout, "Channel.receive")
+        if stopping:
+            check_stop()
+        if by_ident and _get_ident() in by_ident:
+            # An ftpool thread: its wait must be registered (terminate, cancel, its deadline)
             try:
                 item = self._queue.get(False)  # the receive_nowait step
             except Empty:
                 return self._receive_slow(True, timeout, _MISSING)
         else:
-            # Not a Worker, so nothing but an item or a token can wake it: block in the queue
-            # at once rather than raise and catch Empty first (the common case of a consumer
-            # that keeps up with its producer).
+            # Nothing but an item or a token can wake this thread: block in the queue at once
+            # rather than raise and catch Empty first (the common case of a consumer that keeps
+            # up with its producer).
             item = self._blocking_get(timeout)
         if item is _NUDGE:
             return self._receive_slow(True, timeout, item)
@@ -447,13 +342,13 @@ class _UnboundedChannel[T](Channel[T]):
         try:
             return self._queue.get(True, timeout)
         except Empty:
-            raise _timed_out("Channel.receive()", timeout) from None
+            raise timed_out("Channel.receive()", timeout) from None
         finally:
             waiting.discard(ident)
 
     def receive_nowait(self) -> T:
-        if _stopping:
-            _check_stop()
+        if stopping:
+            check_stop()
         try:
             item = self._queue.get(False)
         except Empty:
@@ -482,9 +377,9 @@ class _UnboundedChannel[T](Channel[T]):
         ident = _get_ident()
         waiting = self._waiting
         while True:
-            if _stopping:
-                _check_stop()
-            if _wakers and ident in _wakers:  # a Worker: see receive()
+            if stopping:
+                check_stop()
+            if by_ident and ident in by_ident:  # an ftpool thread: see receive()
                 try:
                     item = get(False)
                 except Empty:
@@ -502,46 +397,50 @@ class _UnboundedChannel[T](Channel[T]):
 
     def _receive_slow(self, block: bool, timeout: float | None, item: Any) -> T:
         """The receive loop once the queue looked empty or a token came out of it."""
-        deadline = _deadline(timeout)
-        waker = _current_waker()
-        while True:
-            if item is _MISSING:
-                if block:
-                    item = self._wait_get(waker, deadline, timeout)
-                else:
-                    try:
-                        item = self._queue.get(False)
-                    except Empty:
-                        item = self._get_after_empty()
-            if item is not _NUDGE:
-                return item  # type: ignore[no-any-return]
-            item = self._take_token(waker, block, deadline, timeout)
+        end = deadline(timeout)
+        wait = enter(self) if block else None  # raises if this thread or task was stopped
+        try:
+            while True:
+                if item is _MISSING:
+                    if block:
+                        item = self._wait_get(wait, end, timeout)
+                    else:
+                        try:
+                            item = self._queue.get(False)
+                        except Empty:
+                            item = self._get_after_empty()
+                if item is not _NUDGE:
+                    return item  # type: ignore[no-any-return]
+                item = self._take_token(wait, block, end, timeout)
+        finally:
+            if wait is not None:
+                wait.leave()
+                if wait.stopped:
+                    self._target_left(wait)
 
-    def _wait_get(self, waker: _Waker | None, deadline: float | None, timeout: float | None) -> Any:
-        """Block in the queue's get(); registered so that terminate() can wake a worker here."""
+    def _wait_get(self, wait: Wait | None, end: float | None, timeout: float | None) -> Any:
+        """Block in the queue's get(); registered so that terminate/cancel wake it (a token)."""
         ident = _get_ident()
         waiting = self._waiting
         waiting.add(ident)
         try:
-            if waker is None:
-                return self._queue.get(True, _remaining(deadline))
-            waker.block_on(self)
-            try:
-                return self._queue.get(True, _remaining(deadline))
-            finally:
-                waker.unblock()
-                if waker.stop.cancelled:
-                    self._target_left(waker)
+            if wait is None:
+                return self._queue.get(True, remaining(end))
+            return self._queue.get(True, wait.limit(end))
         except Empty:
-            raise _timed_out("Channel.receive()", timeout) from None
+            if wait is not None:
+                wait.check()  # the task's deadline came first
+                if not _expired(end):
+                    return _MISSING  # woken for the task's deadline, which had not passed: again
+            raise timed_out("Channel.receive()", timeout) from None
         finally:
             waiting.discard(ident)
 
     def _take_token(
-        self, waker: _Waker | None, block: bool, deadline: float | None, timeout: float | None
+        self, wait: Wait | None, block: bool, end: float | None, timeout: float | None
     ) -> Any:
         """Handle a token taken from the queue. Returns _MISSING to receive again, or raises."""
-        stopped = waker is not None and waker.stop.cancelled
+        stopped = wait is not None and wait.stopped
         with self._targets_left:  # the channel's lock
             # Tokens in the queue: one per pending wake-up, plus one while closed. They are alike,
             # so count this one as a wake-up token first; the close token stays queued as its twin.
@@ -551,23 +450,23 @@ class _UnboundedChannel[T](Channel[T]):
             else:
                 put_back = self._closed
             if stopped:
-                assert waker is not None
+                assert wait is not None
                 if put_back:
                     self._queue.put(_NUDGE)
-                self._forget_target(waker)
-                raise _terminated(waker.thread_id)
+                self._forget_target(wait)
+                _raise_stopped(wait)
             if self._closed:
                 if put_back:  # the close token (no wake-up token is left): the end
                     self._queue.put(_NUDGE)  # so that the next receiver wakes too
                     raise EndOfChannel(_RECEIVE_ENDED)
                 # Counted as a wake-up token: the close token is still queued, and items sent
-                # after the wake-up token may be before it. Receive again (a terminated worker
+                # after the wake-up token may be before it. Receive again (a stopped waiter
                 # still waiting here is woken by the close token, which is passed on).
                 return _MISSING
             if not self._targets:
-                return _MISSING  # a stale wake-up token: its worker already left; drop it
-            # A wake-up token for a terminated worker blocked here, not for this thread: pass it
-            # on, and do not compete with that worker for it until it has left.
+                return _MISSING  # a stale wake-up token: its waiter already left; drop it
+            # A wake-up token for a stopped waiter blocked here, not for this thread: pass it
+            # on, and do not compete with that waiter for it until it has left.
             self._queue.put(_NUDGE)
             self._wake_tokens += 1
             if not block:
@@ -575,35 +474,32 @@ class _UnboundedChannel[T](Channel[T]):
                     raise WouldBlock("Channel.receive_nowait(): nothing is queued")
                 return _MISSING
             while self._targets and not self._closed:
-                if waker is not None:
-                    try:
-                        waker.block_on(self)  # raises Terminated if this worker was stopped
-                    except Terminated:
-                        self._forget_target(waker)  # terminate() may have listed it meanwhile
-                        raise
-                try:
-                    if not self._targets_left.wait(_remaining(deadline)) and self._targets:
-                        raise _timed_out("Channel.receive()", timeout)
-                finally:
-                    if waker is not None:
-                        waker.unblock()
+                if wait is not None and wait.stopped:
+                    self._forget_target(wait)  # its own wake-up listed it meanwhile
+                    _raise_stopped(wait)
+                limit = remaining(end) if wait is None else wait.limit(end)
+                if not self._targets_left.wait(limit) and self._targets:
+                    if wait is not None:
+                        wait.check()  # the task's deadline
+                    if _expired(end):
+                        raise timed_out("Channel.receive()", timeout)
             return _MISSING
 
-    def _forget_target(self, waker: _Waker) -> None:
+    def _forget_target(self, wait: Wait) -> None:
         # caller holds the lock
-        if waker in self._targets:
-            self._targets.remove(waker)
+        if wait in self._targets:
+            self._targets.remove(wait)
             self._targets_left.notify_all()
 
-    def _target_left(self, waker: _Waker) -> None:
+    def _target_left(self, wait: Wait) -> None:
         with self._lock:
-            self._forget_target(waker)
+            self._forget_target(wait)
 
-    def _wake_blocked(self, waker: _Waker) -> None:
-        """terminate() of a worker blocked here: queue a wake-up token for it."""
+    def _wake_blocked(self, wait: Wait) -> None:
+        """A stopped waiter may be blocked in get(): queue a wake-up token for it."""
         with self._lock:
-            if waker not in self._targets:
-                self._targets.append(waker)
+            if wait not in self._targets:
+                self._targets.append(wait)
             self._wake_tokens += 1
             self._queue.put(_NUDGE)
             self._targets_left.notify_all()  # in case it waits in _take_token
@@ -718,8 +614,8 @@ class _BoundedChannel[T](Channel[T]):
         return _MISSING
 
     def send_nowait(self, item: T) -> None:
-        if _stopping:
-            _check_stop()
+        if stopping:
+            check_stop()
         mutex = self._mutex
         mutex.acquire()
         try:
@@ -732,36 +628,40 @@ class _BoundedChannel[T](Channel[T]):
 
     def send(self, item: T, timeout: float | None = None) -> None:
         if timeout is not None:
-            _check_timeout(timeout, "Channel.send")
-        if _stopping:
-            _check_stop()
+            timeout = check_timeout(timeout, "Channel.send")
+        if stopping:
+            check_stop()
         mutex = self._mutex
         mutex.acquire()
         try:
             if self._try_send(item):
                 return
-            deadline = _deadline(timeout)
-            waker = _current_waker()
-            while True:
-                if waker is not None:
-                    waker.block_on(self)
-                self._waiting_senders += 1
-                try:
-                    woken = self._not_full.wait(_remaining(deadline))
-                finally:
-                    self._waiting_senders -= 1
-                    if waker is not None:
-                        waker.unblock()
-                if self._try_send(item):
-                    return
-                if not woken:
-                    raise _timed_out("Channel.send()", timeout)
+            end = deadline(timeout)
+            wait = enter(self)  # raises if this thread or task was stopped
+            try:
+                while True:
+                    self._waiting_senders += 1
+                    try:
+                        woken = self._not_full.wait(
+                            remaining(end) if wait is None else wait.limit(end)
+                        )
+                    finally:
+                        self._waiting_senders -= 1
+                    if wait is not None:
+                        wait.check()
+                    if self._try_send(item):
+                        return
+                    if not woken and _expired(end):
+                        raise timed_out("Channel.send()", timeout)
+            finally:
+                if wait is not None:
+                    wait.leave()
         finally:
             mutex.release()
 
     def receive_nowait(self) -> T:
-        if _stopping:
-            _check_stop()
+        if stopping:
+            check_stop()
         mutex = self._mutex
         mutex.acquire()
         try:
@@ -774,32 +674,36 @@ class _BoundedChannel[T](Channel[T]):
 
     def receive(self, timeout: float | None = None) -> T:
         if timeout is not None:
-            _check_timeout(timeout, "Channel.receive")
-        if _stopping:
-            _check_stop()
+            timeout = check_timeout(timeout, "Channel.receive")
+        if stopping:
+            check_stop()
         mutex = self._mutex
         mutex.acquire()
         try:
             item = self._try_receive()
             if item is not _MISSING:
                 return item  # type: ignore[no-any-return]
-            deadline = _deadline(timeout)
-            waker = _current_waker()
-            while True:
-                if waker is not None:
-                    waker.block_on(self)
-                self._waiting_receivers += 1
-                try:
-                    woken = self._not_empty.wait(_remaining(deadline))
-                finally:
-                    self._waiting_receivers -= 1
-                    if waker is not None:
-                        waker.unblock()
-                item = self._try_receive()
-                if item is not _MISSING:
-                    return item  # type: ignore[no-any-return]
-                if not woken:
-                    raise _timed_out("Channel.receive()", timeout)
+            end = deadline(timeout)
+            wait = enter(self)  # raises if this thread or task was stopped
+            try:
+                while True:
+                    self._waiting_receivers += 1
+                    try:
+                        woken = self._not_empty.wait(
+                            remaining(end) if wait is None else wait.limit(end)
+                        )
+                    finally:
+                        self._waiting_receivers -= 1
+                    if wait is not None:
+                        wait.check()  # before taking an item: a stopped receiver takes none
+                    item = self._try_receive()
+                    if item is not _MISSING:
+                        return item  # type: ignore[no-any-return]
+                    if not woken and _expired(end):
+                        raise timed_out("Channel.receive()", timeout)
+            finally:
+                if wait is not None:
+                    wait.leave()
         finally:
             mutex.release()
 
@@ -812,8 +716,8 @@ class _BoundedChannel[T](Channel[T]):
                 return
             yield item
 
-    def _wake_blocked(self, waker: _Waker) -> None:
-        """terminate() of a worker blocked here: wake every waiter; each checks its own stop."""
+    def _wake_blocked(self, wait: Wait) -> None:
+        """A waiter here was stopped: wake every waiter; each checks its own stop."""
         with self._mutex:
             self._not_empty.notify_all()
             self._not_full.notify_all()
@@ -902,16 +806,16 @@ def select(*channels: Any, timeout: float | None = None) -> tuple[Any, Any]:
                 f"got {type(channel).__name__}"
             )
         sources.append(method())
-    _check_timeout(timeout, "select")
-    if _stopping:
-        _check_stop()
+    timeout = check_timeout(timeout, "select")
+    if stopping:
+        check_stop()
     count = len(sources)
     start = next(_turns) % count
     order = [*range(start, count), *range(start)]
-    deadline = _deadline(timeout)
+    end = deadline(timeout)
     waiter: _SelectWaiter | None = None
+    wait: Wait | None = None
     registered: list[Channel[Any]] = []
-    waker = _current_waker()
     try:
         while True:
             ended = 0
@@ -931,20 +835,19 @@ def select(*channels: Any, timeout: float | None = None) -> tuple[Any, Any]:
                 for source in sources:
                     source._add_selector(waiter)
                     registered.append(source)
+                wait = enter(waiter)  # raises if this thread or task was stopped
                 continue
-            if waker is not None:
-                waker.block_on(waiter)
-            try:
-                woken = waiter._event.wait(_remaining(deadline))
-            finally:
-                if waker is not None:
-                    waker.unblock()
-            if not woken:
-                raise _timed_out("select()", timeout)
-            waiter._event.clear()  # before the next scan, so a send during it is not lost
-            if _stopping:
-                _check_stop()
+            woken = waiter._event.wait(remaining(end) if wait is None else wait.limit(end))
+            # Clear before the stop check and the next scan: a send or a stop after it sets the
+            # event again, so neither is lost.
+            waiter._event.clear()
+            if wait is not None:
+                wait.check()
+            if not woken and _expired(end):
+                raise timed_out("select()", timeout)
     finally:
+        if wait is not None:
+            wait.leave()
         if waiter is not None:
             for source in registered:
                 source._remove_selector(waiter)

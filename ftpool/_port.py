@@ -25,10 +25,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from . import _channel
-from ._channel import Channel, _check_stop, _check_timeout, _deadline, _remaining
+from ._channel import Channel
 from ._errors import ClosedError, EndOfChannel, WouldBlock
 from ._events import Listeners
+from ._timeouts import check_timeout, deadline, remaining
+from ._wakeup import check_stop, stopping
 
 __all__ = [
     "BroadcastChannel",
@@ -142,12 +143,12 @@ class _Delivery:
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until the inbox was closed and the listener thread (if any) ended."""
-        deadline = _deadline(timeout)
+        end = deadline(timeout)
         if not self._ended.wait(timeout):
             return False
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(_remaining(deadline))
+            thread.join(remaining(end))
             return not thread.is_alive()
         return True
 
@@ -277,8 +278,7 @@ class MessagePort:
     def wait_closed(self, timeout: float | None = None) -> bool:
         """Block until the channel is closed (by either port) and this port's listener thread, if
         it has one, has delivered everything and ended. Returns False if ``timeout`` expired."""
-        _check_timeout(timeout, "MessagePort.wait_closed")
-        return self._delivery.join(timeout)
+        return self._delivery.join(check_timeout(timeout, "MessagePort.wait_closed"))
 
     def _close_sending(self) -> None:
         """Close only the direction this port posts in: the peer receives what was posted, then
@@ -415,8 +415,8 @@ class BroadcastChannel:
 
         Raises :class:`ClosedError` after :meth:`close`, :class:`Terminated` in a terminated Worker.
         """
-        if _channel._stopping:
-            _check_stop()
+        if stopping:
+            check_stop()
         if self._closed:
             raise ClosedError(
                 f"post_message() on closed BroadcastChannel {self._name!r}; create a new one"
@@ -474,8 +474,7 @@ class BroadcastChannel:
     def wait_closed(self, timeout: float | None = None) -> bool:
         """Block until this instance is closed and its listener thread (if any) has delivered
         everything and ended. Returns False if ``timeout`` expired."""
-        _check_timeout(timeout, "BroadcastChannel.wait_closed")
-        return self._delivery.join(timeout)
+        return self._delivery.join(check_timeout(timeout, "BroadcastChannel.wait_closed"))
 
     def _select_channel(self) -> Channel[Any]:
         return self._inbox

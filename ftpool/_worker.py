@@ -31,11 +31,13 @@ from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
 
-from ._channel import Channel, _check_timeout, _deadline, _remaining, _Waker
+from ._channel import Channel
 from ._context import ThreadState, new_thread_id, set_state
 from ._errors import ClosedError, EndOfChannel, Terminated
 from ._events import Listeners, report
 from ._port import _port_pair
+from ._timeouts import check_timeout, deadline, remaining
+from ._wakeup import StopCount
 
 __all__ = ["Worker"]
 
@@ -102,9 +104,9 @@ class Worker:
         "_port",
         "_reported",
         "_state",
+        "_stop_count",
         "_target",
         "_thread",
-        "_waker",
     )
 
     def __init__(
@@ -127,8 +129,9 @@ class Worker:
         creator_port, worker_port = _port_pair(f"{self._name}/creator", f"{self._name}/worker")
         self._port = creator_port
         self._state = ThreadState(thread_id=thread_id, data=data, port=worker_port)
-        self._waker = _Waker(self._state.stop, thread_id)
-        self._state.stop.add_callback(self._waker.wake)
+        # counted in _wakeup.stopping from terminate() until the thread ends, so that every
+        # ftpool call of this worker looks for its stop
+        self._stop_count = StopCount(self._state.stop)
         self._target: Callable[..., object] | None = target
         self._args: tuple[Any, ...] = args
         self._kwargs: dict[str, Any] = kwargs
@@ -159,7 +162,6 @@ class Worker:
     def _run(self) -> None:
         state = self._state
         set_state(state)
-        self._waker.install()
         code = 0
         error: BaseException | None = None
         try:
@@ -189,7 +191,7 @@ class Worker:
             self._target = None  # no reference cycles through the arguments
             self._args = ()
             self._kwargs = {}
-            self._waker.uninstall()
+            self._stop_count.finished()
             set_state(None)
             with _live_lock:
                 _live.discard(self)
@@ -320,19 +322,19 @@ class Worker:
         on the worker thread it returns the exit code at once. Raises ``RuntimeError`` when the
         target itself calls it.
         """
-        _check_timeout(timeout, "Worker.join")
+        timeout = check_timeout(timeout, "Worker.join")
         if threading.current_thread() is self._thread:
             if self._exit_code is not None:  # from an "error"/"exit" listener on this thread
                 return self._exit_code
             raise RuntimeError(
                 f"Worker.join() called from inside worker {self._name!r}; it cannot wait for itself"
             )
-        deadline = _deadline(timeout)
+        end = deadline(timeout)
         self._thread.join(timeout)
         if self._thread.is_alive():
             return None
         for port in (self._port, self._state.port):
-            if port is not None and not port._delivery.join(_remaining(deadline)):
+            if port is not None and not port._delivery.join(remaining(end)):
                 return None
         return self._exit_code
 
@@ -345,7 +347,7 @@ class Worker:
         ``TimeoutError`` if it has not exited after ``timeout`` seconds (it stays asked to stop).
         Called from inside the worker itself, raises :class:`Terminated` at once.
         """
-        _check_timeout(timeout, "Worker.terminate")
+        timeout = check_timeout(timeout, "Worker.terminate")
         self._state.stop.cancel("Worker.terminate() was called")
         if threading.current_thread() is self._thread:
             if self._exit_code is not None:  # from an "error"/"exit" listener on this thread
