@@ -21,11 +21,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ._channel import Channel
+from ._channel import Channel, _as_list
 from ._errors import ClosedError, EndOfChannel, WouldBlock
 from ._events import Listeners
 from ._timeouts import check_timeout, deadline, remaining
@@ -212,12 +212,31 @@ class MessagePort:
                 f"port or its peer); create a new MessageChannel"
             ) from None
 
+    def post_messages(self, messages: Iterable[Any]) -> None:
+        """Send every message of ``messages`` to the other port, in order, as ``post_message``
+        would one by one, paying the call and the lock once for the batch. Never blocks.
+
+        ``messages`` is read whole first (an iterable that raises posts nothing). Raises
+        :class:`ClosedError` once either port is closed (nothing is posted: the batch goes in
+        whole or not at all), ``TypeError`` for something that is not iterable, and
+        :class:`Terminated` inside a terminated Worker.
+        """
+        batch = _as_list(messages, "MessagePort.post_messages")
+        try:
+            self._out.send_many(batch)  # an unbounded lane: all or nothing, never blocks
+        except ClosedError:
+            raise ClosedError(
+                f"post_messages() on closed {self._name}: the MessageChannel was closed (by this "
+                f"port or its peer), nothing was posted; create a new MessageChannel"
+            ) from None
+
     def receive(self, timeout: float | None = None) -> Any:
         """Block until a message arrives and return it.
 
         Raises :class:`EndOfChannel` once the channel is closed and every message posted to this
         port was received, ``TimeoutError`` after ``timeout`` seconds, ``ValueError`` for a negative
-        timeout, :class:`Terminated` inside a terminated Worker (woken if blocked here).
+        timeout, :class:`Terminated` inside a terminated Worker (woken if blocked here; likewise
+        ``Cancelled``/``TimeoutError`` in a cancelled or timed-out pool task).
         Receiving while ``"message"`` listeners are registered competes with them for messages.
         """
         try:
@@ -226,6 +245,38 @@ class MessagePort:
             raise EndOfChannel(
                 f"{self._name}: the MessageChannel is closed and every message was received"
             ) from None
+
+    def receive_many(self, max_items: int, timeout: float | None = None) -> list[Any]:
+        """Return at least one and at most ``max_items`` messages, in order: whatever is queued,
+        waiting only when nothing is (see :meth:`Channel.receive_many`).
+
+        After the close it returns the remaining messages first, then raises
+        :class:`EndOfChannel`. ``TimeoutError`` after ``timeout`` seconds with nothing received;
+        ``TypeError``/``ValueError`` for a bad ``max_items`` or timeout; woken and stopped as
+        :meth:`receive`.
+        """
+        try:
+            return self._in.receive_many(max_items, timeout)
+        except EndOfChannel:
+            raise EndOfChannel(
+                f"{self._name}: the MessageChannel is closed and every message was received"
+            ) from None
+
+    async def receive_async(self, timeout: float | None = None) -> Any:
+        """``await port.receive_async()``: :meth:`receive` for a coroutine, without blocking its
+        event loop (see :meth:`Channel.receive_async`: woken by the posting thread through
+        ``call_soon_threadsafe``; a cancelled receive loses no message). Raises
+        :class:`EndOfChannel` once closed and drained, ``TimeoutError`` after ``timeout``."""
+        try:
+            return await self._in.receive_async(timeout)
+        except EndOfChannel:
+            raise EndOfChannel(
+                f"{self._name}: the MessageChannel is closed and every message was received"
+            ) from None
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        """``async for msg in port``: messages until the channel is closed and drained."""
+        return self._in.__aiter__()
 
     def receive_nowait(self) -> Any:
         """Return a queued message without blocking; :class:`WouldBlock` when there is none,
@@ -434,6 +485,28 @@ class BroadcastChannel:
             raise EndOfChannel(
                 f"BroadcastChannel {self._name!r} is closed and every message was received"
             ) from None
+
+    def receive_many(self, max_items: int, timeout: float | None = None) -> list[Any]:
+        """At least one and at most ``max_items`` messages; see :meth:`MessagePort.receive_many`."""
+        try:
+            return self._inbox.receive_many(max_items, timeout)
+        except EndOfChannel:
+            raise EndOfChannel(
+                f"BroadcastChannel {self._name!r} is closed and every message was received"
+            ) from None
+
+    async def receive_async(self, timeout: float | None = None) -> Any:
+        """``await bc.receive_async()``; see :meth:`MessagePort.receive_async`."""
+        try:
+            return await self._inbox.receive_async(timeout)
+        except EndOfChannel:
+            raise EndOfChannel(
+                f"BroadcastChannel {self._name!r} is closed and every message was received"
+            ) from None
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        """``async for msg in bc``: messages until this instance is closed and drained."""
+        return self._inbox.__aiter__()
 
     def receive_nowait(self) -> Any:
         """A queued message, or :class:`WouldBlock`; :class:`EndOfChannel` once closed and

@@ -137,13 +137,14 @@ class Wait:
     module docstring for the protocol.
     """
 
-    __slots__ = ("state", "stopped", "target", "tokens")
+    __slots__ = ("handle", "state", "stopped", "target", "tokens")
 
     def __init__(self, state: ThreadState, target: Blocker) -> None:
         self.state = state
         self.target = target
         self.stopped = False
         self.tokens: tuple[Any, ...] = ()
+        self.handle: Any = None  # what the target keeps for this wait (e.g. its sleeper lock)
 
     def _on_cancel(self, reason: object) -> None:
         # Runs in the cancelling thread (CancelToken.cancel calls it outside the token's lock).

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -276,9 +276,39 @@ class Worker:
         """
         return self._port.receive(timeout)
 
+    def post_messages(self, messages: Iterable[Any]) -> None:
+        """Send every message of ``messages`` to the worker, in order, in one batch (see
+        :meth:`MessagePort.post_messages`). Never blocks. Raises :class:`ClosedError` (nothing
+        posted) once the worker has exited or the interpreter is exiting."""
+        try:
+            self._port.post_messages(messages)
+        except ClosedError:
+            raise ClosedError(
+                f"post_messages() to Worker {self._name!r}: the worker has exited, nothing was "
+                f"posted; start a new one"
+            ) from None
+
     def receive_nowait(self) -> Any:
         """A message the worker posted, without blocking (:class:`~ftpool.WouldBlock` if none)."""
         return self._port.receive_nowait()
+
+    def receive_many(self, max_items: int, timeout: float | None = None) -> list[Any]:
+        """At least one and at most ``max_items`` of the worker's messages, in order: whatever
+        is queued, waiting only when nothing is. After the worker exited it returns the rest,
+        then raises :class:`~ftpool.EndOfChannel`; ``TimeoutError`` after ``timeout`` seconds."""
+        return self._port.receive_many(max_items, timeout)
+
+    async def receive_async(self, timeout: float | None = None) -> Any:
+        """``await w.receive_async()``: :meth:`receive` for a coroutine, without blocking its
+        event loop (woken by the worker's post through ``call_soon_threadsafe``; a cancelled
+        receive loses no message). :class:`~ftpool.EndOfChannel` once the worker has exited and
+        its messages were received; ``TimeoutError`` after ``timeout`` seconds."""
+        return await self._port.receive_async(timeout)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        """``async for msg in w``: the worker's messages until it has exited and all were
+        received."""
+        return self._port.__aiter__()
 
     def __iter__(self) -> Iterator[Any]:
         """Yield the worker's messages until it has exited and all were received."""

@@ -63,6 +63,8 @@ CALLS: dict[str, Callable[[Channel[Any], object], object]] = {
     "send": lambda ch, t: ch.send(3, timeout=t),
     "receive": lambda ch, t: ch.receive(timeout=t),
     "select": lambda ch, t: select(ch, timeout=t),
+    "send_many": lambda ch, t: ch.send_many([3, 4], timeout=t),
+    "receive_many": lambda ch, t: ch.receive_many(2, timeout=t),
 }
 
 

@@ -147,7 +147,8 @@ def test_a_wake_up_token_taken_after_close_does_not_end_the_channel_early(
     wait.stopped = True
     channel._wake_blocked(wait)  # type: ignore[attr-defined]  # what terminate() does
     if target_left:
-        channel._target_left(wait)  # type: ignore[attr-defined]  # it left with an item
+        wait.handle = object()  # it left with an item: its wake-up finds nothing to release
+        channel._wake_blocked(wait)  # type: ignore[attr-defined]
     for i in range(5):
         channel.send(i)
     channel.close()
