@@ -35,8 +35,6 @@ instead); ``select`` calls register "watchers" that every send and ``close()`` n
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 import sys
 import threading
@@ -45,11 +43,14 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ._errors import ClosedError, EndOfChannel, WouldBlock
 from ._timeouts import check_timeout, deadline, remaining, timed_out
 from ._wakeup import Wait, check_stop, enter, stopping
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["Channel", "ChannelStats", "select"]
 
@@ -86,14 +87,25 @@ class _AsyncWaiter:
         self.future: asyncio.Future[None] = loop.create_future()
         self.fired = False
 
-    def release(self) -> None:
+    def release(self) -> bool:
+        """Wake the coroutine; False if its loop is closed (it can never resume)."""
         if self.fired:
-            return
+            return True
         self.fired = True
-        # RuntimeError: the loop was closed with this coroutine still waiting, so it can never
-        # resume. The item stays queued for another receiver; the sending thread sees no error.
-        with contextlib.suppress(RuntimeError):
+        try:
             self.loop.call_soon_threadsafe(_resolve, self.future)
+        except RuntimeError:
+            # The loop was closed with this coroutine still waiting (asyncio reports the pending
+            # task when it is destroyed). The sending thread sees no error; the caller passes
+            # the wake-up on, so the item goes to another receiver.
+            return False
+        return True
+
+
+def _running_loop() -> asyncio.AbstractEventLoop:
+    import asyncio  # noqa: PLC0415 (only coroutines need it: import ftpool stays light)
+
+    return asyncio.get_running_loop()
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -112,8 +124,11 @@ def _expired(end: float | None) -> bool:
 
 
 def _wake_one(sleepers: list[Any]) -> None:
-    """Release the oldest sleeper (the caller holds the channel's lock; the list is not empty)."""
-    sleepers.pop(0).release()
+    """Release the oldest sleeper (the caller holds the channel's lock). A coroutine's waiter
+    whose event loop was closed cannot be woken: the wake-up goes to the next one."""
+    while sleepers:
+        if sleepers.pop(0).release() is not False:
+            return
 
 
 _SEND_CLOSED = "send() on a closed Channel: nothing can be sent after close(); create a new Channel"
@@ -597,7 +612,7 @@ class Channel[T]:
         return await self._receive_async_wait(timeout)
 
     async def _receive_async_wait(self, timeout: float | None) -> T:
-        loop = asyncio.get_running_loop()
+        loop = _running_loop()
         end = deadline(timeout)
         while True:
             waiter = _AsyncWaiter(loop)
@@ -652,7 +667,7 @@ class Channel[T]:
             return
         except WouldBlock:
             pass
-        loop = asyncio.get_running_loop()
+        loop = _running_loop()
         end = deadline(timeout)
         while True:
             waiter = _AsyncWaiter(loop)
@@ -916,6 +931,8 @@ async def _wait_future(
     left = remaining(end)
     if left is not None and left <= 0.0:
         raise timed_out(where, timeout)
+    import asyncio  # noqa: PLC0415 (only coroutines need it: import ftpool stays light)
+
     try:
         async with asyncio.timeout(left):
             await future
