@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ._channel import Channel, _as_list
-from ._errors import ClosedError, EndOfChannel, WouldBlock
+from ._errors import ClosedError, EndOfChannel, PeerClosedError, WouldBlock
 from ._events import Listeners
 from ._timeouts import check_timeout, deadline, remaining
 from ._wakeup import check_stop, stopping
@@ -156,11 +156,12 @@ class _Delivery:
 class _Link:
     """What the two ports of one MessageChannel share."""
 
-    __slots__ = ("closed", "lock")
+    __slots__ = ("closed", "closed_by", "lock")
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()  # guards closed
+        self.lock = threading.Lock()  # guards closed and closed_by
         self.closed = False
+        self.closed_by: MessagePort | None = None  # the port whose close() closed the channel
 
 
 _CREATE: Final = object()
@@ -201,34 +202,46 @@ class MessagePort:
     def post_message(self, message: Any) -> None:
         """Send ``message`` to the other port. Never blocks.
 
-        The object is shared, not copied. Raises :class:`ClosedError` once either port is closed,
-        and :class:`Terminated` inside a terminated Worker.
+        The object is shared, not copied. Raises :class:`ClosedError` once either port is closed:
+        :class:`PeerClosedError` (a subclass) when the peer port closed it, a plain
+        :class:`ClosedError` when this port did. Raises :class:`Terminated` inside a terminated
+        Worker.
         """
         try:
             self._out.send(message)  # an unbounded lane: never blocks
         except ClosedError:
-            raise ClosedError(
-                f"post_message() on closed {self._name}: the MessageChannel was closed (by this "
-                f"port or its peer); create a new MessageChannel"
-            ) from None
+            raise self._post_closed("post_message()") from None
+
+    def _post_closed(self, call: str, detail: str = "") -> ClosedError:
+        """The error of a post on this closed port: PeerClosedError when the peer closed it."""
+        # close() records closed_by before it closes the lanes, so it is set by now (None:
+        # only this direction was closed, at interpreter exit)
+        closer = self._link.closed_by
+        if closer is not None and closer is not self:
+            return PeerClosedError(
+                f"{call} on closed {self._name}: its peer {closer._name} closed the "
+                f"MessageChannel{detail}; create a new MessageChannel"
+            )
+        return ClosedError(
+            f"{call} on closed {self._name}: this port was closed "
+            f"({'its close() was called' if closer is self else 'the interpreter is exiting'})"
+            f"{detail}; create a new MessageChannel"
+        )
 
     def post_messages(self, messages: Iterable[Any]) -> None:
         """Send every message of ``messages`` to the other port, in order, as ``post_message``
         would one by one, paying the call and the lock once for the batch. Never blocks.
 
         ``messages`` is read whole first (an iterable that raises posts nothing). Raises
-        :class:`ClosedError` once either port is closed (nothing is posted: the batch goes in
-        whole or not at all), ``TypeError`` for something that is not iterable, and
-        :class:`Terminated` inside a terminated Worker.
+        :class:`ClosedError` (:class:`PeerClosedError` when the peer closed it) once either port
+        is closed: nothing is posted, the batch goes in whole or not at all. ``TypeError`` for
+        something that is not iterable, :class:`Terminated` inside a terminated Worker.
         """
         batch = _as_list(messages, "MessagePort.post_messages")
         try:
             self._out.send_many(batch)  # an unbounded lane: all or nothing, never blocks
         except ClosedError:
-            raise ClosedError(
-                f"post_messages() on closed {self._name}: the MessageChannel was closed (by this "
-                f"port or its peer), nothing was posted; create a new MessageChannel"
-            ) from None
+            raise self._post_closed("post_messages()", ", nothing was posted") from None
 
     def receive(self, timeout: float | None = None) -> Any:
         """Block until a message arrives and return it.
@@ -321,6 +334,7 @@ class MessagePort:
             if link.closed:
                 return
             link.closed = True
+            link.closed_by = self
         self._out.close()
         self._in.close()
         self._delivery.ended()
@@ -470,7 +484,8 @@ class BroadcastChannel:
             check_stop()
         if self._closed:
             raise ClosedError(
-                f"post_message() on closed BroadcastChannel {self._name!r}; create a new one"
+                f"post_message() on closed BroadcastChannel {self._name!r}: this object was "
+                f"closed (its close() left the group); create a new one"
             )
         for other in _groups.get(self._name, ()):
             if other is not self:
