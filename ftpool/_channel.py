@@ -35,6 +35,7 @@ instead); ``select`` calls register "watchers" that every send and ``close()`` n
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sys
 import threading
@@ -373,8 +374,9 @@ class Channel[T]:
 
         Raises :class:`ClosedError` if the channel is (or becomes, while this call waits)
         closed; its message and its ``sent`` attribute say how many items were sent before.
-        ``TimeoutError`` after ``timeout`` seconds of waiting for room (also with ``sent``), and
-        the errors of :meth:`send` inside a stopped Worker or pool task.
+        ``TimeoutError`` after ``timeout`` seconds of waiting for room, and the errors of
+        :meth:`send` inside a stopped Worker or pool task; an error raised while waiting also
+        carries ``sent`` (the items before it are in the channel, the rest are not).
         """
         if timeout is not None:
             timeout = check_timeout(timeout, "Channel.send_many")
@@ -443,8 +445,11 @@ class Channel[T]:
                         error.args = (f"{error.args[0]} ({done} of {total} items were sent)",)
                     error.sent = done  # type: ignore[attr-defined]
                     raise error
-        except BaseException:
+        except BaseException as exc:
             self._pass_on()
+            if total > 1:  # whatever ends a batch (close, timeout, a stop) says what went in
+                with contextlib.suppress(AttributeError, TypeError):
+                    exc.sent = done  # type: ignore[attr-defined]
             raise
         finally:
             if wait is not None:

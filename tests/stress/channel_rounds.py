@@ -1,9 +1,10 @@
 """Stress rounds for Channel and select: many producers and consumers, bounded and unbounded,
-every form of send and receive, close and Worker.terminate mid-stream (see stress_engine.py for
-the engine and how to add a round)."""
+every form of send and receive (batches and coroutines too), close and Worker.terminate
+mid-stream (see stress_engine.py for the engine and how to add a round)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 import threading
@@ -13,9 +14,11 @@ from stress_engine import WAIT, PhasedRound, Scenario, start_thread
 
 from ftpool import Channel, ClosedError, EndOfChannel, Terminated, Worker, WouldBlock, select
 
-#: How a consumer receives: ``for item in channel``, receive(), receive(timeout=), or
-#: receive_nowait() falling back to receive().
-CONSUMER_MODES = ("iter", "receive", "timeout", "nowait")
+#: How a consumer receives: ``for item in channel``, receive(), receive(timeout=),
+#: receive_nowait() falling back to receive(), receive_many() (with and without a timeout), or
+#: ``async for`` in an event loop (only by plain threads: terminate() stops a Worker's ftpool
+#: waits, not its event loop).
+CONSUMER_MODES = ("iter", "receive", "timeout", "nowait", "many", "many_timeout", "async")
 
 
 class ChannelRound(PhasedRound):
@@ -41,7 +44,8 @@ class ChannelRound(PhasedRound):
         self.consumer_plan: list[tuple[str, bool]] = []
         for c in range(self.n_consumers):
             mode = rng.choice(CONSUMER_MODES)
-            self.consumer_plan.append((mode, bool(c and terminate_some and rng.random() < 0.6)))
+            as_worker = bool(c and terminate_some and rng.random() < 0.6 and mode != "async")
+            self.consumer_plan.append((mode, as_worker))
         # (seed, as a Worker) of each producer
         self.producer_plan: list[tuple[int, bool]] = []
         for _ in range(self.n_producers):
@@ -95,30 +99,51 @@ class ChannelRound(PhasedRound):
         channel = self.channel
         r = random.Random(seed)
         out = self.sent[p]
-        for s in range(self.per_producer):
+        s = 0
+        while s < self.per_producer:
             item = (p, s)
             how = r.random()
             try:
-                if how < 0.4:
+                if how < 0.3:
                     channel.send(item)
-                elif how < 0.7:
+                elif how < 0.5:
                     try:
                         channel.send_nowait(item)
                     except WouldBlock:
                         channel.send(item)
-                else:
+                elif how < 0.7:
                     while True:
                         try:
                             channel.send(item, timeout=r.choice([0, 0.0002, 0.002]))
                             break
                         except TimeoutError:
                             self.timeouts += 1
+                else:  # a batch of the next 1-16 items, maybe with a timeout
+                    batch = [(p, i) for i in range(s, min(self.per_producer, s + r.randint(1, 16)))]
+                    timeout = r.choice([None, None, 0.002])
+                    while batch:
+                        try:
+                            channel.send_many(batch, timeout=timeout)
+                            sent = len(batch)
+                        except TimeoutError as exc:
+                            self.timeouts += 1
+                            sent = getattr(exc, "sent", 0) if len(batch) > 1 else 0
+                        except (ClosedError, Terminated) as exc:
+                            out.extend(batch[: getattr(exc, "sent", 0)])
+                            raise
+                        out.extend(batch[:sent])
+                        s += sent
+                        batch = batch[sent:]
+                    if s >= self.trigger_at:
+                        self.trigger.set()
+                    continue
             except (ClosedError, Terminated):
                 return
             finally:
                 if s >= self.trigger_at:
                     self.trigger.set()
             out.append(item)  # only once send returned: no ftpool call in between
+            s += 1
 
     def consume(self, c: int, mode: str) -> None:
         """A consumer: receive in its mode until the end of the channel (or terminated)."""
@@ -137,14 +162,30 @@ class ChannelRound(PhasedRound):
                         got.append(channel.receive(timeout=0.002))
                     except TimeoutError:
                         self.timeouts += 1
-            else:
+            elif mode == "nowait":
                 while True:
                     try:
                         got.append(channel.receive_nowait())
                     except WouldBlock:
                         got.append(channel.receive())
+            elif mode == "many":
+                while True:
+                    got.extend(channel.receive_many(random.randint(1, 20)))
+            elif mode == "many_timeout":
+                while True:
+                    try:
+                        got.extend(channel.receive_many(random.randint(1, 20), timeout=0.002))
+                    except TimeoutError:
+                        self.timeouts += 1
+            else:
+                asyncio.run(self.consume_async(got))
         except (EndOfChannel, Terminated):
             return
+
+    async def consume_async(self, got: list[tuple[int, int]]) -> None:
+        """An ``async for`` consumer (its loop woken by the senders' threads)."""
+        async for item in self.channel:
+            got.append(item)
 
     # --- fault -------------------------------------------------------------------------------
 
