@@ -154,11 +154,6 @@ class _Local(threading.local):
 
 _local = _Local()
 
-#: The states of ftpool's threads by thread ident, written by :func:`set_state` (each thread writes
-#: its own key). Hot paths ask ``get_ident() in by_ident`` only when it is non-empty: cheaper than
-#: a thread-local read for the threads ftpool did not start.
-by_ident: dict[int, ThreadState] = {}
-
 
 def current_state() -> ThreadState | None:
     """The calling thread's :class:`ThreadState`, or None outside ftpool's threads."""
@@ -168,10 +163,6 @@ def current_state() -> ThreadState | None:
 def set_state(state: ThreadState | None) -> None:
     """Install (or clear, with None) the calling thread's state. For ftpool's own threads."""
     _local.state = state
-    if state is None:
-        by_ident.pop(threading.get_ident(), None)
-    else:
-        by_ident[threading.get_ident()] = state
 
 
 def is_main_thread() -> bool:
