@@ -47,6 +47,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ._errors import ClosedError, EndOfChannel, WouldBlock
+from ._events import report
 from ._timeouts import check_timeout, deadline, remaining, timed_out
 from ._wakeup import Wait, check_stop, enter, stopping
 
@@ -96,9 +97,18 @@ class _AsyncWaiter:
         try:
             self.loop.call_soon_threadsafe(_resolve, self.future)
         except RuntimeError:
-            # The loop was closed with this coroutine still waiting (asyncio reports the pending
-            # task when it is destroyed). The sending thread sees no error; the caller passes
-            # the wake-up on, so the item goes to another receiver.
+            # The loop was closed with this coroutine still waiting. The sending thread gets no
+            # error (its call succeeded); the error is reported (never silent), and the caller
+            # passes the wake-up on, so the item goes to another receiver.
+            report(
+                RuntimeError(
+                    "a coroutine waiting on a Channel (receive_async, send_async or async for) "
+                    "can never be woken: its event loop was closed while it waited. Close a "
+                    "loop only after its tasks ended (asyncio.run cancels them first); the "
+                    "wake-up went to the next waiter"
+                ),
+                "a Channel waking a coroutine",
+            )
             return False
         return True
 

@@ -16,6 +16,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from messaging_helpers import captured_excepthook
 
 from ftpool import (
     BroadcastChannel,
@@ -243,7 +244,10 @@ def test_many_loops_in_many_threads_share_one_channel() -> None:
     assert Counter(x for part in got for x in part) == Counter(range(total))
 
 
-def test_a_loop_closed_with_a_waiting_coroutine_breaks_nothing() -> None:
+@pytest.mark.single_thread  # swaps threading.excepthook
+def test_a_loop_closed_with_a_waiting_coroutine_is_reported_and_breaks_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     channel: Channel[int] = Channel()
     loop = asyncio.new_event_loop()
     task = loop.create_task(channel.receive_async())
@@ -256,8 +260,11 @@ def test_a_loop_closed_with_a_waiting_coroutine_breaks_nothing() -> None:
     receiver.start()
     while channel.stats().waiting_receivers < 2:
         time.sleep(0.001)
-    channel.send(7)  # no error for the sender; the wake-up goes on to the blocked thread
+    with captured_excepthook(monkeypatch) as reported:
+        channel.send(7)  # no error for the sender; the wake-up goes on to the blocked thread
     receiver.join(10)
     assert got == [7]
     assert channel.stats().waiting_receivers == 0
+    assert len(reported) == 1  # reported, never silent
+    assert "event loop was closed while it waited" in str(reported[0])
     del task
