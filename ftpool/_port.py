@@ -492,6 +492,27 @@ class BroadcastChannel:
                 with contextlib.suppress(ClosedError):  # it is closing: it left the group
                     other._inbox.send(message)
 
+    def post_messages(self, messages: Iterable[Any]) -> None:
+        """Deliver every message of ``messages``, in order, to every other open instance with
+        this name, one batch per instance (see :meth:`MessagePort.post_messages`). Never blocks.
+
+        ``messages`` is read whole first (an iterable that raises posts nothing). Raises
+        :class:`ClosedError` after :meth:`close` (nothing posted), ``TypeError`` for something
+        that is not iterable, :class:`Terminated` in a terminated Worker.
+        """
+        batch = _as_list(messages, "BroadcastChannel.post_messages")
+        if stopping:
+            check_stop()
+        if self._closed:
+            raise ClosedError(
+                f"post_messages() on closed BroadcastChannel {self._name!r}: this object was "
+                f"closed (its close() left the group), nothing was posted; create a new one"
+            )
+        for other in _groups.get(self._name, ()):
+            if other is not self:
+                with contextlib.suppress(ClosedError):  # it is closing: it left the group
+                    other._inbox.send_many(batch)
+
     def receive(self, timeout: float | None = None) -> Any:
         """Block until a message arrives; see :meth:`MessagePort.receive`."""
         try:

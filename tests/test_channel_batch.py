@@ -203,6 +203,10 @@ def test_broadcast_receive_many() -> None:
             sender.post_message(i)
         assert listener.receive_many(3) == [0, 1, 2]
         assert listener.receive_many(3) == [3]
+        sender.post_messages(range(4, 9))
+        assert listener.receive_many(10) == [4, 5, 6, 7, 8]
+    with pytest.raises(ClosedError, match="nothing was posted"):
+        sender.post_messages([1])
 
 
 def _echo_batches() -> None:
