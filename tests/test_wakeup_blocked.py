@@ -190,6 +190,24 @@ def test_future_cancel_wakes_a_task_blocked_in_a_wait(blocker: str) -> None:
             close()
 
 
+@pytest.mark.parametrize("blocker", ["Channel().receive", "Channel(1).send (full)", "select",
+                                     "Atomics.wait", "MessagePort.receive"])
+def test_a_cancel_token_wakes_a_task_blocked_in_a_wait(blocker: str) -> None:
+    with _pool() as pool:
+        for _ in range(REPEATS):
+            block, close = BLOCKERS[blocker]()
+            outcome = Outcome()
+            token = ftpool.CancelToken()
+            future = pool.run(lambda o=outcome, b=block: o.run(b), cancel=token)
+            outcome.wait_started()
+            token.cancel("the caller gave up")
+            wait_futures([future], timeout=10)
+            assert future.cancelled(), future
+            assert isinstance(outcome.raised, Cancelled), outcome.raised
+            assert outcome.raised.reason == "the caller gave up"  # type: ignore[attr-defined]
+            close()
+
+
 @pytest.mark.parametrize("blocker", list(BLOCKERS))
 def test_task_timeout_wakes_a_task_blocked_in_a_wait(blocker: str) -> None:
     with _pool() as pool:
