@@ -134,6 +134,15 @@ def _expired(end: float | None) -> bool:
     return end is not None and _monotonic() >= end
 
 
+def _release(woken: Any, sleepers: list[Any], lock: Any) -> None:
+    """Release a sleeper taken off ``sleepers`` under ``lock``, after the lock was released (so
+    the woken thread does not wake only to wait for the lock its waker still holds). A
+    coroutine whose loop was closed cannot be woken: the wake-up goes to the next one."""
+    if woken.release() is False:
+        with lock:
+            _wake_one(sleepers)
+
+
 def _wake_one(sleepers: list[Any]) -> None:
     """Release the oldest sleeper (the caller holds the channel's lock). A coroutine's waiter
     whose event loop was closed cannot be woken: the wake-up goes to the next one."""
@@ -334,6 +343,7 @@ class Channel[T]:
             timeout = check_timeout(timeout, "Channel.send")
         if stopping:
             check_stop()
+        woken = None
         lock = self._lock
         lock.acquire()
         try:
@@ -343,19 +353,22 @@ class Channel[T]:
             if len(items) < self._limit:
                 items.append(item)
                 if self._receivers:
-                    _wake_one(self._receivers)
+                    woken = self._receivers.pop(0)
                 if self._watchers:
                     _notify(self._watchers)
-                return
-            self._send_blocked([item], timeout, "Channel.send()")
+            else:
+                self._send_blocked([item], timeout, "Channel.send()")
         finally:
             lock.release()
+        if woken is not None:
+            _release(woken, self._receivers, lock)
 
     def send_nowait(self, item: T) -> None:
         """Append ``item`` without blocking; raises :class:`WouldBlock` when the channel is full,
         :class:`ClosedError` when it is closed."""
         if stopping:
             check_stop()
+        woken = None
         lock = self._lock
         lock.acquire()
         try:
@@ -368,11 +381,13 @@ class Channel[T]:
                 )
             items.append(item)
             if self._receivers:
-                _wake_one(self._receivers)
+                woken = self._receivers.pop(0)
             if self._watchers:
                 _notify(self._watchers)
         finally:
             lock.release()
+        if woken is not None:
+            _release(woken, self._receivers, lock)
 
     def send_many(self, items: Iterable[T], timeout: float | None = None) -> None:
         """Send every item of ``items``, in order, as :meth:`send` would one by one, paying the
@@ -480,45 +495,46 @@ class Channel[T]:
             timeout = check_timeout(timeout, "Channel.receive")
         if stopping:
             check_stop()
+        woken = None
         lock = self._lock
         lock.acquire()
         try:
             items = self._items
-            if items:
-                item = items.popleft()
-                self._received += 1
-                if self._senders:
-                    _wake_one(self._senders)
-                return item
-            self._receive_blocked(timeout, "Channel.receive()")
+            if not items:
+                self._receive_blocked(timeout, "Channel.receive()")
             item = items.popleft()
             self._received += 1
             if self._senders:
-                _wake_one(self._senders)
-            return item
+                woken = self._senders.pop(0)
         finally:
             lock.release()
+        if woken is not None:
+            _release(woken, self._senders, lock)
+        return item
 
     def receive_nowait(self) -> T:
         """Take the oldest item without blocking; raises :class:`WouldBlock` when nothing is
         queued and :class:`EndOfChannel` when the channel is closed and drained."""
         if stopping:
             check_stop()
+        woken = None
         lock = self._lock
         lock.acquire()
         try:
             items = self._items
-            if items:
-                item = items.popleft()
-                self._received += 1
-                if self._senders:
-                    _wake_one(self._senders)
-                return item
-            if self._closed:
-                raise EndOfChannel(_RECEIVE_ENDED)
-            raise WouldBlock("Channel.receive_nowait(): nothing is queued")
+            if not items:
+                if self._closed:
+                    raise EndOfChannel(_RECEIVE_ENDED)
+                raise WouldBlock("Channel.receive_nowait(): nothing is queued")
+            item = items.popleft()
+            self._received += 1
+            if self._senders:
+                woken = self._senders.pop(0)
         finally:
             lock.release()
+        if woken is not None:
+            _release(woken, self._senders, lock)
+        return item
 
     def receive_many(self, max_items: int, timeout: float | None = None) -> list[T]:
         """Take at least one and at most ``max_items`` of the oldest items, in order.
@@ -799,6 +815,7 @@ class _UnboundedChannel[T](Channel[T]):
             check_timeout(timeout, "Channel.send")  # validated; an unbounded send never waits
         if stopping:
             check_stop()
+        woken = None
         lock = self._lock
         lock.acquire()
         try:
@@ -807,11 +824,13 @@ class _UnboundedChannel[T](Channel[T]):
             self._items.append(item)
             self._sent += 1
             if self._receivers:
-                _wake_one(self._receivers)
+                woken = self._receivers.pop(0)
             if self._watchers:
                 _notify(self._watchers)
         finally:
             lock.release()
+        if woken is not None:
+            _release(woken, self._receivers, lock)
 
     def send_nowait(self, item: T) -> None:
         self.send(item)
