@@ -298,17 +298,18 @@ class Channel[T]:
         if wait is not None:
             wait.handle = sleeper
         limit = remaining(end) if wait is None else wait.limit(end)
+        woken = False
         lock = self._lock
         lock.release()
         try:
             woken = sleeper.acquire(True, -1 if limit is None else limit)
         finally:
             lock.acquire()
-        if not woken:
-            try:
-                sleepers.remove(sleeper)
-            except ValueError:  # released just after the timeout: a wake-up all the same
-                woken = True
+            if not woken:  # a timeout, or an exception (KeyboardInterrupt) while blocked
+                try:
+                    sleepers.remove(sleeper)  # no stale sleeper may take a later wake-up
+                except ValueError:  # released just after: a wake-up all the same
+                    woken = True
         return woken
 
     def _wake_blocked(self, wait: Wait) -> None:
