@@ -150,6 +150,21 @@ def test_port_bad_arguments_leave_it_working() -> None:
             b.receive(timeout=timeout)  # type: ignore[arg-type]
         with pytest.raises(error, match=match):
             b.wait_closed(timeout=timeout)  # type: ignore[arg-type]
+        with pytest.raises(error, match=match):
+            b.receive_many(3, timeout=timeout)  # type: ignore[arg-type]
+    for max_items, error in ((0, ValueError), (-2, ValueError), (2.0, TypeError),
+                             (False, TypeError), ("3", TypeError)):
+        with pytest.raises(error, match="max_items"):
+            b.receive_many(max_items)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="iterable"):
+        a.post_messages(None)  # type: ignore[arg-type]
+
+    def failing() -> Any:
+        yield "lost"
+        raise RuntimeError("the iterable failed")
+
+    with pytest.raises(RuntimeError, match="the iterable failed"):
+        a.post_messages(failing())  # nothing posted: read whole first
     with pytest.raises(ValueError, match="valid events: message, close"):
         b.on("messages", print)
     with pytest.raises(TypeError, match="callable"):
