@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -87,6 +87,16 @@ class Worker:
     Exit codes: 0 when ``target`` returned, 1 when it raised (including :class:`Terminated` after
     :meth:`terminate`, which is not an error), ``n`` for ``sys.exit(n)`` inside the worker (as
     ``process.exit(n)`` in a Node worker; not an error either).
+
+    A coroutine function (``async def``) as ``target`` runs under its own event loop:
+    ``asyncio.run(target(*args, **kwargs))`` in the worker's thread, as every Node worker has a
+    loop. :meth:`terminate` then cancels the main task (thread-safely, through the loop): the
+    coroutine gets ``asyncio.CancelledError`` at its current ``await`` and, if it lets it end
+    the run, the worker exits with code 1, not an error. The worker's ``parent_port()`` is
+    closed when the main coroutine ends, before ``asyncio.run`` cleans up, so a
+    ``port.receive()`` still running in ``asyncio.to_thread`` returns (``EndOfChannel``) instead
+    of holding the loop's executor. Other tasks still running then are cancelled by
+    ``asyncio.run``, as usual.
     """
 
     __slots__ = (
@@ -172,7 +182,12 @@ class Worker:
                 self._call(callback, "online")
             target = self._target
             assert target is not None
-            target(*self._args, **self._kwargs)
+            result = target(*self._args, **self._kwargs)
+            if isinstance(result, Coroutine):  # an async def target: run it under its own loop
+                from ._aio import run_worker_coroutine  # noqa: PLC0415 - only async workers
+
+                run_worker_coroutine(result, state.stop, state.port)
+            del result
         except Terminated as exc:
             code = TERMINATED_EXIT_CODE
             if not state.stop.cancelled:

@@ -268,3 +268,23 @@ def test_a_loop_closed_with_a_waiting_coroutine_is_reported_and_breaks_nothing(
     assert len(reported) == 1  # reported, never silent
     assert "event loop was closed while it waited" in str(reported[0])
     del task
+
+
+async def _echo_async() -> None:
+    port = parent_port()
+    assert port is not None
+    async for message in port:  # a coroutine Worker: its own loop, woken by the creator's posts
+        port.post_message(message * 2)
+
+
+def test_a_coroutine_worker_iterates_its_parent_port_and_terminate_ends_it() -> None:
+    worker = Worker(_echo_async)
+    worker.post_messages([1, 2, 3])
+    assert [worker.receive(timeout=10) for _ in range(3)] == [2, 4, 6]
+    assert worker.terminate(timeout=10) == 1  # cancels the main task awaiting receive_async
+
+    worker = Worker(_echo_async)
+    worker.post_message(5)
+    assert worker.receive(timeout=10) == 10
+    worker._port._close_sending()  # the creator is done: async for ends, the worker returns
+    assert worker.join(10) == 0
