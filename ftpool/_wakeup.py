@@ -46,6 +46,7 @@ from ._errors import Cancelled, Terminated
 
 __all__ = [
     "Blocker",
+    "EventTarget",
     "StopCount",
     "Wait",
     "check_stop",
@@ -213,6 +214,19 @@ def enter(target: Blocker) -> Wait | None:
         registered.append(token)
     wait.tokens = tokens
     return wait
+
+
+class EventTarget:
+    """A :class:`Blocker` for a wait on a private ``threading.Event`` (``Worker.join`` from a
+    pool task or another Worker): a stop sets the event."""
+
+    __slots__ = ("event",)
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def _wake_blocked(self, wait: Wait) -> None:
+        self.event.set()
 
 
 class StopCount:

@@ -25,6 +25,7 @@ as Python waits for any non-daemon thread.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
@@ -32,12 +33,12 @@ from types import TracebackType
 from typing import Any
 
 from ._channel import Channel
-from ._context import ThreadState, new_thread_id, set_state
+from ._context import ThreadState, current_state, new_thread_id, set_state
 from ._errors import ClosedError, EndOfChannel, PeerClosedError, Terminated
 from ._events import Listeners, report
 from ._port import _port_pair
 from ._timeouts import check_timeout, deadline, remaining
-from ._wakeup import StopCount
+from ._wakeup import EventTarget, StopCount, enter
 
 __all__ = ["Worker"]
 
@@ -106,6 +107,7 @@ class Worker:
         "_exception",
         "_exit_code",
         "_finished",
+        "_joiners",
         "_kwargs",
         "_listeners",
         "_lock",
@@ -152,6 +154,7 @@ class Worker:
         self._online = False
         self._finished = False  # "error"/"exit" were emitted
         self._exit_code: int | None = None
+        self._joiners: list[threading.Event] = []  # join() calls from ftpool threads (wakeable)
         self._exception: BaseException | None = None
         self._reported = False
         self._closed_at_exit = False
@@ -213,6 +216,9 @@ class Worker:
             with self._lock:
                 self._exit_code = code
                 self._exception = error
+                joiners, self._joiners = self._joiners, []
+            for joined in joiners:
+                joined.set()
             # The creator receives what was posted, then EndOfChannel; its listener thread (if any)
             # delivers the rest and then runs _emit_end.
             if state.port is not None:
@@ -382,7 +388,9 @@ class Worker:
         Called from a listener callback of this worker, it waits for the thread only (the
         listener thread cannot wait for itself); from an ``"error"``/``"exit"`` listener that runs
         on the worker thread it returns the exit code at once. Raises ``RuntimeError`` when the
-        target itself calls it.
+        target itself calls it. Called from a pool task or another Worker, the wait for the
+        target to end is woken like every ftpool wait: it raises :class:`Terminated`,
+        :class:`Cancelled` or ``TimeoutError`` when that task or Worker is stopped.
         """
         timeout = check_timeout(timeout, "Worker.join")
         if threading.current_thread() is self._thread:
@@ -392,13 +400,40 @@ class Worker:
                 f"Worker.join() called from inside worker {self._name!r}; it cannot wait for itself"
             )
         end = deadline(timeout)
-        self._thread.join(timeout)
+        if current_state() is not None and not self._wait_exited(end):
+            return None
+        self._thread.join(remaining(end))
         if self._thread.is_alive():
             return None
         for port in (self._port, self._state.port):
             if port is not None and not port._delivery.join(remaining(end)):
                 return None
         return self._exit_code
+
+    def _wait_exited(self, end: float | None) -> bool:
+        """join() from an ftpool thread (a pool task, a Worker): wait for the target to end in
+        a wait that terminate, cancel or the task's deadline can end (``Thread.join`` cannot be
+        woken); False when ``end`` passed first."""
+        target = EventTarget()
+        with self._lock:
+            if self._exit_code is not None:
+                return True
+            self._joiners.append(target.event)
+        try:
+            wait = enter(target)  # raises if this thread or task was stopped
+            assert wait is not None
+            try:
+                while not target.event.wait(wait.limit(end)):
+                    wait.check()  # the task's deadline
+                    if end is not None and remaining(end) == 0.0:
+                        return False
+                wait.check()  # set by a stop (not by the exit): raise it
+            finally:
+                wait.leave()
+        finally:
+            with self._lock, contextlib.suppress(ValueError):
+                self._joiners.remove(target.event)
+        return True
 
     def terminate(self, timeout: float | None = None) -> int:
         """Ask the worker to stop and wait until it has exited; returns its exit code.

@@ -2,7 +2,7 @@
 
 Blocking calls: ``Channel.receive`` (unbounded and bounded), ``for item in channel``, ``send`` on a
 full bounded channel, ``MessagePort.receive``, ``BroadcastChannel.receive``, ``Worker.receive``
-(the creator's side), ``select`` and ``Atomics.wait``. Who wakes them:
+(the creator's side), ``Worker.join``, ``select`` and ``Atomics.wait``. Who wakes them:
 
 * in a pool task: ``Future.cancel()`` (the wait raises ``Cancelled``, the future ends cancelled),
   the task's ``timeout=`` (the future fails with ``TimeoutError`` promptly) and
@@ -100,6 +100,17 @@ def _worker_receive() -> Blocker:
     return worker.receive, close
 
 
+def _worker_join() -> Blocker:
+    release = threading.Event()
+    worker = Worker(release.wait)
+
+    def close() -> None:
+        release.set()
+        worker.join()
+
+    return worker.join, close
+
+
 def _atomics_wait() -> Blocker:
     array = SharedArray("i", 1)
     return (lambda: Atomics.wait(array, 0, 0)), lambda: None
@@ -113,6 +124,7 @@ BLOCKERS: dict[str, Callable[[], Blocker]] = {
     "MessagePort.receive": _port_receive,
     "BroadcastChannel.receive": _broadcast_receive,
     "Worker.receive": _worker_receive,
+    "Worker.join": _worker_join,
     "select": _select,
     "Atomics.wait": _atomics_wait,
 }
