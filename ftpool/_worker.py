@@ -36,6 +36,7 @@ from ._channel import Channel
 from ._context import ThreadState, current_state, new_thread_id, set_state
 from ._errors import ClosedError, EndOfChannel, PeerClosedError, Terminated
 from ._events import Listeners, report
+from ._immortal import run_copy
 from ._port import _port_pair
 from ._timeouts import check_timeout, deadline, remaining
 from ._wakeup import EventTarget, StopCount, enter
@@ -183,8 +184,8 @@ class Worker:
                 online = self._listeners.get("online")
             for callback in online:
                 self._call(callback, "online")
-            target = self._target
-            assert target is not None
+            assert self._target is not None
+            target = run_copy(self._target)  # same behaviour, constants immortal (see _immortal)
             result = target(*self._args, **self._kwargs)
             if isinstance(result, Coroutine):  # an async def target: run it under its own loop
                 from ._aio import run_worker_coroutine  # noqa: PLC0415 - only async workers

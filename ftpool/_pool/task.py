@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._context import CancelToken
 from .._errors import Cancelled
+from .._immortal import run_copy
 
 if TYPE_CHECKING:
     from .stats import WorkerCounters
@@ -305,7 +306,7 @@ class Task(CancelToken):
 
     def execute(self) -> Any:
         """Run the call in the current (worker) thread; its exception propagates."""
-        return self.fn(*self.args, **self.kwargs)  # type: ignore[misc]
+        return run_copy(self.fn)(*self.args, **self.kwargs)  # type: ignore[arg-type]
 
     def tally(self, counters: WorkerCounters, result: Any) -> None:
         """Count a successful end in the worker's own counters."""
@@ -375,7 +376,7 @@ class ChunkTask(Task):
         self.star = star
 
     def execute(self) -> ChunkResult:
-        fn = self.fn
+        fn = run_copy(self.fn)  # type: ignore[arg-type]
         items = self.items
         out: list[Any] = []
         extend = out.extend
