@@ -19,17 +19,16 @@ from __future__ import annotations
 
 import collections
 import ctypes
-import math
 import threading
 import time
 from collections.abc import Callable, Coroutine
 from ctypes import byref
 from typing import Any, Final, Literal
 
-from ._context import check_cancelled, current_state
 from ._runtime import load_atomics
 from ._shared import SharedArray, SharedBuffer, _Binding, _cffi_lock, _check_int, _Kind
-from ._timeouts import check_timeout
+from ._timeouts import check_timeout, remaining
+from ._wakeup import Wait, enter, raise_if_stopped
 
 __all__ = ["AtomicCounter", "Atomics", "WaitResult"]
 
@@ -109,17 +108,6 @@ def _wrap(value: int, kind: _Kind) -> int:
     return (value - kind.min) % span + kind.min
 
 
-def _check_timeout(timeout: float | None) -> float | None:
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds or None, "
-                        f"not {type(timeout).__name__}")
-    if math.isnan(timeout) or timeout < 0:
-        raise ValueError(f"timeout must be >= 0 seconds or None (forever), got {timeout}")
-    return None if math.isinf(timeout) else float(timeout)
-
-
 # --- the wait queue of Atomics.wait / Atomics.notify ---
 
 _WAITING: Final = 0
@@ -130,11 +118,23 @@ _CANCELLED: Final = 2
 class _Waiter:
     """One thread blocked in ``Atomics.wait``. ``state`` and ``woken`` use the queue's lock."""
 
-    __slots__ = ("state", "woken")
+    __slots__ = ("offset", "queue", "state", "woken")
 
     def __init__(self, lock: threading.Lock) -> None:
         self.state = _WAITING  # -> _NOTIFIED by notify, or _CANCELLED by terminate/cancel
         self.woken = threading.Condition(lock)  # announces: state is no longer _WAITING
+        self.queue: _WaitQueue | None = None
+        self.offset = 0
+
+    def _wake_blocked(self, wait: Wait) -> None:
+        """Terminate/cancel of the waiting thread or task (ftpool._wakeup): leave the queue."""
+        queue = self.queue
+        assert queue is not None
+        with queue.lock:
+            if self.state == _WAITING:
+                self.state = _CANCELLED
+                queue.remove(self.offset, self)
+                self.woken.notify()
 
 
 class _WaitQueue:
@@ -403,10 +403,8 @@ class Atomics:
         array = _check_waitable(a, "wait")
         position = array._index(index)
         expected = array._value(expected)
-        seconds = _check_timeout(timeout)
-        state = current_state()
-        if state is not None:
-            check_cancelled()  # raises Terminated or Cancelled
+        seconds = check_timeout(timeout, "Atomics.wait")
+        raise_if_stopped()  # Terminated, Cancelled or TimeoutError in a stopped worker or task
         queue = _wait_queue(array._buffer)
         offset = array._offset + position * array.itemsize
         with queue.lock:
@@ -415,44 +413,28 @@ class Atomics:
             if seconds == 0:
                 return "timed-out"
             waiter = _Waiter(queue.lock)
+            waiter.queue, waiter.offset = queue, offset
+            # Registered under queue.lock (lock order: queue.lock, then a token's lock; cancel()
+            # runs the wake-up outside the token's lock); raises if already stopped.
+            wait = enter(waiter)
             queue.waiters.setdefault(offset, collections.deque()).append(waiter)
-
-            def wake_on_cancel(_reason: object) -> None:
-                with queue.lock:
-                    if waiter.state == _WAITING:
-                        waiter.state = _CANCELLED
-                        queue.remove(offset, waiter)
-                        waiter.woken.notify()
-
-            tokens = [] if state is None else [t for t in (state.stop, state.task_token)
-                                               if t is not None]
-            for token in tokens:
-                # Lock order: queue.lock, then the token's lock (cancel() runs callbacks unlocked).
-                if not token.add_callback(wake_on_cancel):
-                    waiter.state = _CANCELLED  # cancelled meanwhile: leave at once
-                    queue.remove(offset, waiter)
-                    break
             try:
-                if seconds is None:
-                    while waiter.state == _WAITING:
-                        waiter.woken.wait()
-                else:
-                    deadline = time.monotonic() + seconds
-                    while waiter.state == _WAITING:
-                        remaining = deadline - time.monotonic()
-                        if remaining <= 0:
-                            break
-                        waiter.woken.wait(remaining)
+                end = None if seconds is None else time.monotonic() + seconds
+                while waiter.state == _WAITING:
+                    limit = remaining(end) if wait is None else wait.limit(end)
+                    if limit == 0.0:
+                        break
+                    waiter.woken.wait(limit)
             finally:
                 if waiter.state == _WAITING:  # timed out (or interrupted): leave the queue
                     queue.remove(offset, waiter)
+                if wait is not None:
+                    wait.leave()
             outcome = waiter.state
-        for token in tokens:
-            token.remove_callback(wake_on_cancel)
         if outcome == _NOTIFIED:
             return "ok"
-        if outcome == _CANCELLED:
-            check_cancelled()
+        if wait is not None:
+            wait.check()  # stopped (woken by _wake_blocked), or the task's deadline passed
         return "timed-out"
 
     @staticmethod

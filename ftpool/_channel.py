@@ -1,6 +1,5 @@
 """Channels between threads: :class:`Channel` (bounded or unbounded), :class:`ChannelStats` and
-:func:`select`; plus the machinery that lets ``Worker.terminate()`` wake a worker that is blocked
-in any ftpool call (:class:`_Waker`).
+:func:`select`.
 
 Semantics (those of trio's memory channels and Go's channels, for blocking Python code):
 
@@ -9,189 +8,57 @@ Semantics (those of trio's memory channels and Go's channels, for blocking Pytho
 * ``close()`` is idempotent and ends the stream. Later sends raise :class:`ClosedError`;
   receivers first drain what was queued, then get :class:`EndOfChannel` ("you closed it" and "the
   other side is done" are different errors). Every blocked sender and receiver wakes at once.
-* Waiting is done by the queue or by a condition variable, never by polling. ``timeout`` is in
-  seconds (``None`` waits forever, a negative one raises ``ValueError``, one that is not a number
-  ``TypeError``); it expires with the builtin ``TimeoutError``.
+* Waiting is done by a lock per blocked thread, released by whoever makes progress possible,
+  never by polling. ``timeout`` is checked by :func:`ftpool._timeouts.check_timeout` (``None`` and
+  ``math.inf`` wait forever); it expires with the builtin ``TimeoutError``.
+* Batches (``send_many``, ``receive_many``) pay the per-call cost once per batch: one lock, one
+  C-level ``deque.extend`` or slice. They keep the single-item semantics (order, close, errors).
+* Coroutines wait without blocking their event loop (``receive_async``, ``send_async``,
+  ``async for``): the sending or closing thread wakes the loop with ``call_soon_threadsafe``.
 * Inside a Worker whose ``terminate()`` was called, every ftpool call raises :class:`Terminated`,
-  and a worker blocked in one is woken to raise it.
+  and a worker blocked in one is woken to raise it. A pool task blocked here is woken likewise by
+  its cancellation (:class:`~ftpool.Cancelled`), its ``timeout=`` (``TimeoutError``, also when
+  its deadline passes before the pool's timer runs) and ``Pool.terminate()``
+  (:class:`Terminated`). The machinery is :mod:`ftpool._wakeup`'s.
 
-Implementation notes. The hot paths are kept short because on 3.13t (no specializing interpreter)
-every Python-level call or attribute lookup costs tens of nanoseconds: no thread-local lookups per
-message (a stopped worker is found through the module global ``_stopping`` and a dict keyed by
-thread ident), and no lock on the unbounded receive path.
-
-* Unbounded: items live in a ``queue.SimpleQueue``. A send takes the channel's lock so that every
-  send is ordered before or after ``close()``: close puts a private token (``_NUDGE``) at the tail,
-  and no item can ever be queued behind it, so receivers see every item, then the token. Whoever
-  takes the close token puts it back, so every blocked receiver wakes in turn. Receives take no
-  lock: the item is the queue's. The same token, counted in ``_wake_tokens``, wakes a terminated
-  worker blocked in ``get()``.
-* Bounded: a ``deque`` with one lock and the Conditions ``not_empty``/``not_full`` (the design of
-  ``queue.Queue``), without its ``task_done`` bookkeeping, and notifying a Condition only when a
-  thread waits on it. Blocking calls run the same ``_try_*`` step as their ``_nowait`` twin.
+Implementation (one design for bounded and unbounded channels): a ``deque`` and ONE lock that
+guards everything (the items, the counters, the lists of waiters). A thread that must block puts
+a private "sleeper" lock (held) on ``_receivers`` or ``_senders`` and blocks acquiring it;
+whoever makes progress possible (a send, a receive making room, ``close()``, a stop) takes a
+sleeper off the list and releases it. That is ``threading.Condition``'s protocol without its
+Python-level layers (on 3.13t, with no specializing interpreter, every call and attribute lookup
+costs tens of nanoseconds). A woken thread retries its step before it looks at its timeout, and a
+thread that leaves without taking its turn (a timeout, a stop) passes its wake-up on, so no
+wake-up is lost. Coroutines wait on the same lists (their entry wakes their event loop
+instead); ``select`` calls register "watchers" that every send and ``close()`` notify.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
-from queue import Empty, SimpleQueue
 from types import TracebackType
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from ._errors import ClosedError, EndOfChannel, Terminated, WouldBlock
+from ._errors import ClosedError, EndOfChannel, WouldBlock
+from ._events import report
+from ._timeouts import check_timeout, deadline, remaining, timed_out
+from ._wakeup import Wait, check_stop, enter, stopping
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["Channel", "ChannelStats", "select"]
 
-_get_ident = threading.get_ident
+_allocate_lock = threading.Lock
 _monotonic = time.monotonic
-
-
-class _Token:
-    """Private marker objects; users never receive them."""
-
-    __slots__ = ("_name",)
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __repr__(self) -> str:
-        return f"<ftpool {self._name}>"
-
-
-_NUDGE: Final = _Token("close/wake-up token")  # queued by close() and by terminate() wake-ups
-_MISSING: Final = _Token("no item yet")
-
-
-# --------------------------------------------------------------------------------------------
-# Waking terminated workers
-# --------------------------------------------------------------------------------------------
-
-
-class _Blocker(Protocol):
-    """Something a thread can block on that a :class:`_Waker` knows how to wake."""
-
-    def _wake_blocked(self, waker: _Waker) -> None: ...
-
-
-_wakers: dict[int, _Waker] = {}  # thread ident -> its Worker's waker (each thread writes its own)
-_stopping = 0  # Workers asked to stop that still run; ftpool calls look further only when > 0
-_stopping_lock = threading.Lock()  # guards _stopping and every _Waker's `counted` and `finished`
-
-
-def _terminated(thread_id: int) -> Terminated:
-    return Terminated(
-        f"worker {thread_id} was terminated (Worker.terminate()); let this exception end the worker"
-    )
-
-
-class _Waker:
-    """Lets ``Worker.terminate()`` wake its worker wherever it blocks in ftpool.
-
-    The Worker registers :meth:`wake` as a callback on its ``stop`` token and, in its thread,
-    :meth:`install` s the waker under the thread's ident. A blocking ftpool call announces what it
-    blocks on with :meth:`block_on` (which raises :class:`Terminated` if the stop already came) and
-    clears it with :meth:`unblock`; :meth:`wake` reads it under the same lock, so either the worker
-    sees the stop before it blocks or the waker sees where it blocks.
-    """
-
-    __slots__ = ("_lock", "blocked_on", "counted", "finished", "stop", "thread_id")
-
-    def __init__(self, stop: Any, thread_id: int) -> None:
-        self._lock = threading.Lock()  # guards blocked_on
-        self.blocked_on: _Blocker | None = None
-        self.counted = False  # counted in _stopping
-        self.finished = False  # the worker thread has ended
-        self.stop = stop  # the Worker's CancelToken
-        self.thread_id = thread_id
-
-    def wake(self, reason: object) -> None:
-        """The ``stop`` token's callback: count the stop, wake the worker if it is blocked."""
-        global _stopping
-        with _stopping_lock:
-            if not self.counted and not self.finished:
-                self.counted = True
-                _stopping += 1
-        with self._lock:
-            target = self.blocked_on
-        if target is not None:
-            target._wake_blocked(self)
-
-    def block_on(self, target: _Blocker) -> None:
-        """Record that the worker blocks on ``target``; raises Terminated if it was stopped."""
-        with self._lock:
-            if self.stop.cancelled:
-                raise _terminated(self.thread_id)
-            self.blocked_on = target
-
-    def unblock(self) -> None:
-        with self._lock:
-            self.blocked_on = None
-
-    def install(self) -> None:
-        """Called by the worker thread itself before it runs its target."""
-        _wakers[_get_ident()] = self
-
-    def uninstall(self) -> None:
-        """Called by the worker thread itself when it ends."""
-        global _stopping
-        _wakers.pop(_get_ident(), None)
-        with _stopping_lock:
-            self.finished = True
-            if self.counted:
-                self.counted = False
-                _stopping -= 1
-
-
-def _current_waker() -> _Waker | None:
-    return _wakers.get(_get_ident()) if _wakers else None
-
-
-def _check_stop() -> None:
-    """Raise Terminated if the calling thread is a Worker that was asked to stop."""
-    waker = _wakers.get(_get_ident())
-    if waker is not None and waker.stop.cancelled:
-        raise _terminated(waker.thread_id)
-
-
-# --------------------------------------------------------------------------------------------
-# Helpers
-# --------------------------------------------------------------------------------------------
-
-
-def _check_timeout(timeout: float | None, where: str) -> None:
-    if timeout is None:
-        return
-    if timeout.__class__ is not float and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float)
-    ):
-        raise TypeError(
-            f"{where}: timeout must be a number of seconds (int or float), or None to wait "
-            f"forever; got {type(timeout).__name__} {timeout!r}"
-        )
-    if not timeout >= 0:  # also rejects NaN
-        raise ValueError(
-            f"{where}: timeout must be a number of seconds >= 0, or None to wait forever; "
-            f"got {timeout!r}"
-        )
-
-
-def _deadline(timeout: float | None) -> float | None:
-    return None if timeout is None else _monotonic() + timeout
-
-
-def _remaining(deadline: float | None) -> float | None:
-    if deadline is None:
-        return None
-    return max(0.0, deadline - _monotonic())
-
-
-def _timed_out(where: str, timeout: float | None) -> TimeoutError:
-    return TimeoutError(f"{where} timed out after {timeout} s; retry, or use a longer timeout")
+_UNBOUNDED: Final = sys.maxsize
 
 
 class _SelectWaiter:
@@ -205,27 +72,133 @@ class _SelectWaiter:
     def set(self) -> None:
         self._event.set()
 
-    def _wake_blocked(self, waker: _Waker) -> None:
+    def _wake_blocked(self, wait: Wait) -> None:
         self._event.set()
 
 
-def _notify_selectors(selectors: list[_SelectWaiter]) -> None:
-    for waiter in selectors:
-        waiter.set()
+class _AsyncWaiter:
+    """A coroutine waiting in ``receive_async``/``send_async``. It waits on the same lists as
+    blocked threads (``_receivers``/``_senders``): ``release()`` (under the channel's lock, by the
+    thread that sends, receives or closes) wakes its loop once, with ``call_soon_threadsafe``.
+    Never a thread per waiter, never polling."""
+
+    __slots__ = ("fired", "future", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[None] = loop.create_future()
+        self.fired = False
+
+    def release(self) -> bool:
+        """Wake the coroutine; False if its loop is closed (it can never resume)."""
+        if self.fired:
+            return True
+        self.fired = True
+        try:
+            self.loop.call_soon_threadsafe(_resolve, self.future)
+        except RuntimeError:
+            # The loop was closed with this coroutine still waiting. The sending thread gets no
+            # error (its call succeeded); the error is reported (never silent), and the caller
+            # passes the wake-up on, so the item goes to another receiver.
+            report(
+                RuntimeError(
+                    "a coroutine waiting on a Channel (receive_async, send_async or async for) "
+                    "can never be woken: its event loop was closed while it waited. Close a "
+                    "loop only after its tasks ended (asyncio.run cancels them first); the "
+                    "wake-up went to the next waiter"
+                ),
+                "a Channel waking a coroutine",
+            )
+            return False
+        return True
+
+
+def _running_loop() -> asyncio.AbstractEventLoop:
+    import asyncio  # noqa: PLC0415 (only coroutines need it: import ftpool stays light)
+
+    return asyncio.get_running_loop()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():  # it may have been cancelled meanwhile
+        future.set_result(None)
+
+
+def _notify(watchers: list[Any]) -> None:
+    for watcher in watchers:
+        watcher.set()
+
+
+def _expired(end: float | None) -> bool:
+    """True once the monotonic deadline ``end`` (None: none) has passed."""
+    return end is not None and _monotonic() >= end
+
+
+def _release(woken: Any, sleepers: list[Any], lock: Any) -> None:
+    """Release a sleeper taken off ``sleepers`` under ``lock``, after the lock was released (so
+    the woken thread does not wake only to wait for the lock its waker still holds). A
+    coroutine whose loop was closed cannot be woken: the wake-up goes to the next one."""
+    if woken.release() is False:
+        with lock:
+            _wake_one(sleepers)
+
+
+def _wake_one(sleepers: list[Any]) -> None:
+    """Release the oldest sleeper (the caller holds the channel's lock). A coroutine's waiter
+    whose event loop was closed cannot be woken: the wake-up goes to the next one."""
+    while sleepers:
+        if sleepers.pop(0).release() is not False:
+            return
 
 
 _SEND_CLOSED = "send() on a closed Channel: nothing can be sent after close(); create a new Channel"
 _RECEIVE_ENDED = "the Channel is closed and every item was received"
 
 
+def _closed_error(where: str, sent: int, total: int) -> ClosedError:
+    error = ClosedError(
+        f"{where} on a closed Channel: {sent} of the {total} items were sent before the close, "
+        f"the rest were not; nothing can be sent after close()"
+    )
+    error.sent = sent  # type: ignore[attr-defined]
+    return error
+
+
+def _check_max_items(max_items: object, where: str) -> int:
+    if isinstance(max_items, bool) or not isinstance(max_items, int):
+        raise TypeError(
+            f"{where}: max_items must be an int >= 1 (the most items to return), "
+            f"got {type(max_items).__name__}"
+        )
+    if max_items < 1:
+        raise ValueError(
+            f"{where}: max_items must be >= 1 (the most items to return), got {max_items}"
+        )
+    return max_items
+
+
+def _as_list(items: object, where: str) -> list[Any]:
+    if isinstance(items, list):
+        return items
+    try:
+        return list(items)  # type: ignore[call-overload,no-any-return]
+    except TypeError:
+        if not hasattr(items, "__iter__"):
+            raise TypeError(
+                f"{where}: items must be an iterable of the items to send (a list, a tuple, a "
+                f"generator ...), got {type(items).__name__}"
+            ) from None
+        raise
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelStats:
     """A snapshot of a :class:`Channel` (``Channel.stats()``).
 
-    ``sent`` counts successful sends, ``received`` the items taken out (``sent - queued``),
+    ``sent`` counts the items sent, ``received`` the items taken out (``sent - queued``),
     ``queued`` the items waiting, ``capacity`` is 0 for unbounded channels. ``waiting_senders`` and
-    ``waiting_receivers`` count threads blocked in ``send``/``receive`` (and ``select`` calls
-    registered on the channel) at that moment.
+    ``waiting_receivers`` count the threads blocked in ``send``/``receive`` (and the ``select``
+    calls and coroutines registered on the channel) at that moment.
     """
 
     sent: int
@@ -251,16 +224,32 @@ class Channel[T]:
 
     Items are shared, not copied. Any number of threads may send and receive; each item goes to
     exactly one receiver. ``close()`` ends the stream: receivers drain what is queued, then get
-    :class:`EndOfChannel`; ``for item in channel`` stops there. ``with Channel() as ch:`` closes the
-    channel on exit. Unbounded channels are built on ``queue.SimpleQueue``; bounded ones on one lock
-    and the Conditions ``not_empty``/``not_full``.
+    :class:`EndOfChannel`; ``for item in channel`` (and ``async for``) stops there.
+    ``with Channel() as ch:`` closes the channel on exit. Every operation has a blocking form, a
+    ``_nowait`` or ``timeout=`` form, a batch form and (for receiving and sending) an ``async``
+    form; see the module docstring for how waiting works.
     """
 
-    __slots__ = ("__weakref__",)
+    __slots__ = (
+        "__weakref__",
+        "_capacity",
+        "_closed",
+        "_items",
+        "_limit",
+        "_lock",
+        "_received",
+        "_receivers",
+        "_senders",
+        "_watchers",
+    )
 
     def __new__(cls, capacity: int = 0) -> Channel[T]:
-        if cls is not Channel:
-            return super().__new__(cls)
+        # An unbounded channel is never full: its class skips the room check on every send.
+        if cls is Channel and capacity.__class__ is int and capacity == 0:
+            return super().__new__(_UnboundedChannel)
+        return super().__new__(cls)
+
+    def __init__(self, capacity: int = 0) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int):
             raise TypeError(
                 f"Channel(capacity): capacity must be an int (0 = unbounded), "
@@ -270,75 +259,524 @@ class Channel[T]:
             raise ValueError(
                 f"Channel(capacity): capacity must be >= 0 (0 = unbounded), got {capacity}"
             )
-        impl: type[Channel[Any]] = _BoundedChannel if capacity else _UnboundedChannel
-        return super().__new__(impl)
-
-    # The methods below are implemented by the two private subclasses; they document the API.
+        self._capacity = capacity
+        self._limit = capacity or _UNBOUNDED  # len(items) < _limit: room for one more
+        self._items: deque[T] = deque()
+        # _lock guards every attribute below and the lists' contents
+        self._lock = threading.Lock()
+        self._closed = False
+        # Items taken out. Receivers count, not senders (sent = received + queued): in the
+        # common case of a consumer that keeps up, the producer is the slower side.
+        self._received = 0
+        # Waiting until an item comes / until there is room: sleeper locks of blocked threads
+        # and _AsyncWaiters of coroutines, oldest first; whoever makes progress releases one.
+        self._receivers: list[Any] = []
+        self._senders: list[Any] = []
+        self._watchers: list[Any] = []  # set() on every send and on close: select() calls
 
     @property
     def capacity(self) -> int:
         """The capacity given at creation; 0 for an unbounded channel."""
-        raise NotImplementedError
+        return self._capacity
 
     @property
     def closed(self) -> bool:
         """True once :meth:`close` was called (items may still be queued for receivers)."""
-        raise NotImplementedError
+        return self._closed
+
+    # ---------------------------------------------------------------- waiting (lock held)
+
+    def _sleep(self, sleepers: list[Any], wait: Wait | None, end: float | None) -> bool:
+        """Block until a sleeper of ours on ``sleepers`` is released or the time runs out.
+
+        The caller holds the lock; it is released while blocked and held again on return.
+        Returns True when woken (by progress, close or a stop), False on a timeout.
+        """
+        sleeper = _allocate_lock()
+        sleeper.acquire()
+        sleepers.append(sleeper)
+        if wait is not None:
+            wait.handle = sleeper
+        limit = remaining(end) if wait is None else wait.limit(end)
+        woken = False
+        lock = self._lock
+        lock.release()
+        try:
+            woken = sleeper.acquire(True, -1 if limit is None else limit)
+        finally:
+            lock.acquire()
+            if not woken:  # a timeout, or an exception (KeyboardInterrupt) while blocked
+                try:
+                    sleepers.remove(sleeper)  # no stale sleeper may take a later wake-up
+                except ValueError:  # released just after: a wake-up all the same
+                    woken = True
+        return woken
+
+    def _wake_blocked(self, wait: Wait) -> None:
+        """A waiter of this channel was stopped (ftpool._wakeup): release its sleeper."""
+        with self._lock:
+            sleeper = wait.handle
+            for sleepers in (self._receivers, self._senders):
+                if sleeper in sleepers:
+                    sleepers.remove(sleeper)
+                    sleeper.release()
+
+    def _pass_on(self) -> None:
+        """A waiter leaves without taking its turn (a timeout, a stop): if what it was woken
+        for is still there, wake the next waiter instead (the lock is held)."""
+        if self._items and self._receivers:
+            _wake_one(self._receivers)
+        if len(self._items) < self._limit and self._senders:
+            _wake_one(self._senders)
+
+    # ---------------------------------------------------------------- send
 
     def send(self, item: T, timeout: float | None = None) -> None:
         """Append ``item``, blocking while the channel is full (never, when unbounded).
 
         Raises :class:`ClosedError` if the channel is closed (also when it closes while this
         call waits), ``TimeoutError`` when ``timeout`` seconds pass while it is full,
-        ``ValueError`` for a negative timeout, and :class:`Terminated` inside a terminated Worker.
+        ``ValueError``/``TypeError`` for a bad timeout, and, inside a terminated Worker or a
+        stopped pool task, :class:`Terminated`/:class:`Cancelled`/``TimeoutError`` (it is woken
+        if blocked here).
         """
-        raise NotImplementedError
+        if timeout is not None:
+            timeout = check_timeout(timeout, "Channel.send")
+        if stopping:
+            check_stop()
+        woken = None
+        lock = self._lock
+        lock.acquire()
+        try:
+            if self._closed:
+                raise ClosedError(_SEND_CLOSED)
+            items = self._items
+            if len(items) < self._limit:
+                items.append(item)
+                if self._receivers:
+                    woken = self._receivers.pop(0)
+                if self._watchers:
+                    _notify(self._watchers)
+            else:
+                self._send_blocked([item], timeout, "Channel.send()")
+        finally:
+            lock.release()
+        if woken is not None:
+            _release(woken, self._receivers, lock)
 
     def send_nowait(self, item: T) -> None:
         """Append ``item`` without blocking; raises :class:`WouldBlock` when the channel is full,
         :class:`ClosedError` when it is closed."""
-        raise NotImplementedError
+        if stopping:
+            check_stop()
+        woken = None
+        lock = self._lock
+        lock.acquire()
+        try:
+            if self._closed:
+                raise ClosedError(_SEND_CLOSED)
+            items = self._items
+            if len(items) >= self._limit:
+                raise WouldBlock(
+                    f"Channel.send_nowait(): the channel is full ({self._capacity} items)"
+                )
+            items.append(item)
+            if self._receivers:
+                woken = self._receivers.pop(0)
+            if self._watchers:
+                _notify(self._watchers)
+        finally:
+            lock.release()
+        if woken is not None:
+            _release(woken, self._receivers, lock)
+
+    def send_many(self, items: Iterable[T], timeout: float | None = None) -> None:
+        """Send every item of ``items``, in order, as :meth:`send` would one by one, paying the
+        call and the lock once per batch.
+
+        On a bounded channel it blocks while the channel is full, sending as space frees (so
+        receivers may take the first items before the last ones are in). ``items`` is read
+        whole first: an iterable that raises, a bad ``timeout`` or a stopped thread send nothing.
+
+        Raises :class:`ClosedError` if the channel is (or becomes, while this call waits)
+        closed; its message and its ``sent`` attribute say how many items were sent before.
+        ``TimeoutError`` after ``timeout`` seconds of waiting for room, and the errors of
+        :meth:`send` inside a stopped Worker or pool task; an error raised while waiting also
+        carries ``sent`` (the items before it are in the channel, the rest are not).
+        """
+        if timeout is not None:
+            timeout = check_timeout(timeout, "Channel.send_many")
+        batch = _as_list(items, "Channel.send_many")
+        if stopping:
+            check_stop()
+        lock = self._lock
+        lock.acquire()
+        try:
+            if self._closed:
+                raise _closed_error("send_many()", 0, len(batch))
+            queued = self._items
+            room = self._limit - len(queued)
+            if len(batch) <= room:
+                queued.extend(batch)
+                if self._receivers:
+                    self._wake_receivers(len(batch))
+                if self._watchers:
+                    _notify(self._watchers)
+                return
+            self._send_blocked(batch, timeout, "Channel.send_many()")
+        finally:
+            lock.release()
+
+    def _wake_receivers(self, count: int) -> None:
+        receivers = self._receivers
+        for _ in range(min(count, len(receivers))):
+            _wake_one(receivers)
+
+    def _send_blocked(self, batch: list[T], timeout: float | None, where: str) -> None:
+        """Send ``batch`` as room frees, blocking while full (the lock is held, not closed)."""
+        end = deadline(timeout)
+        queued = self._items
+        total = len(batch)
+        done = 0
+        wait: Wait | None = None
+        entered = False
+        try:
+            while True:
+                room = self._limit - len(queued)
+                if room > 0:
+                    part = batch[done : done + room] if done or room < total else batch
+                    queued.extend(part)
+                    done += len(part)
+                    if self._receivers:
+                        self._wake_receivers(len(part))
+                    if self._watchers:
+                        _notify(self._watchers)
+                    if done == total:
+                        return
+                if not entered:
+                    wait = enter(self)  # raises if this thread or task was stopped
+                    entered = True
+                woken = self._sleep(self._senders, wait, end)
+                if wait is not None:
+                    wait.check()
+                if self._closed:
+                    if total == 1:
+                        raise ClosedError(_SEND_CLOSED)
+                    raise _closed_error(where.removeprefix("Channel."), done, total)
+                if not woken and _expired(end):
+                    if len(queued) < self._limit:
+                        continue  # room came with the timeout: take it first
+                    error = timed_out(where, timeout)
+                    if total > 1:
+                        error.args = (f"{error.args[0]} ({done} of {total} items were sent)",)
+                    error.sent = done  # type: ignore[attr-defined]
+                    raise error
+        except BaseException as exc:
+            self._pass_on()
+            if total > 1:  # whatever ends a batch (close, timeout, a stop) says what went in
+                with contextlib.suppress(AttributeError, TypeError):
+                    exc.sent = done  # type: ignore[attr-defined]
+            raise
+        finally:
+            if wait is not None:
+                wait.leave()
+
+    # ---------------------------------------------------------------- receive
 
     def receive(self, timeout: float | None = None) -> T:
         """Take the oldest item, blocking until one is sent.
 
         Raises :class:`EndOfChannel` once the channel is closed and drained (at once, for every
         blocked receiver, when it closes), ``TimeoutError`` after ``timeout`` seconds,
-        ``ValueError`` for a negative timeout, and :class:`Terminated` inside a terminated Worker
-        (which is woken if it is blocked here).
+        ``ValueError``/``TypeError`` for a bad timeout, and, inside a terminated Worker or a
+        stopped pool task, :class:`Terminated`/:class:`Cancelled`/``TimeoutError`` (it is woken
+        if blocked here; a stopped receiver takes no item).
         """
-        raise NotImplementedError
+        if timeout is not None:
+            timeout = check_timeout(timeout, "Channel.receive")
+        if stopping:
+            check_stop()
+        woken = None
+        lock = self._lock
+        lock.acquire()
+        try:
+            items = self._items
+            if not items:
+                self._receive_blocked(timeout, "Channel.receive()")
+            item = items.popleft()
+            self._received += 1
+            if self._senders:
+                woken = self._senders.pop(0)
+        finally:
+            lock.release()
+        if woken is not None:
+            _release(woken, self._senders, lock)
+        return item
 
     def receive_nowait(self) -> T:
         """Take the oldest item without blocking; raises :class:`WouldBlock` when nothing is
         queued and :class:`EndOfChannel` when the channel is closed and drained."""
-        raise NotImplementedError
+        if stopping:
+            check_stop()
+        woken = None
+        lock = self._lock
+        lock.acquire()
+        try:
+            items = self._items
+            if not items:
+                if self._closed:
+                    raise EndOfChannel(_RECEIVE_ENDED)
+                raise WouldBlock("Channel.receive_nowait(): nothing is queued")
+            item = items.popleft()
+            self._received += 1
+            if self._senders:
+                woken = self._senders.pop(0)
+        finally:
+            lock.release()
+        if woken is not None:
+            _release(woken, self._senders, lock)
+        return item
+
+    def receive_many(self, max_items: int, timeout: float | None = None) -> list[T]:
+        """Take at least one and at most ``max_items`` of the oldest items, in order.
+
+        Returns whatever is queued (up to ``max_items``) at once; waits only when nothing is,
+        then returns what has come. After ``close()`` it returns the remaining items first, and
+        raises :class:`EndOfChannel` only once the channel is drained. Raises ``TimeoutError``
+        after ``timeout`` seconds with nothing received, ``TypeError``/``ValueError`` for a
+        ``max_items`` that is not an int >= 1 or a bad timeout (before anything is taken), and
+        the errors of :meth:`receive` inside a stopped Worker or pool task.
+        """
+        if max_items.__class__ is not int or max_items < 1:
+            _check_max_items(max_items, "Channel.receive_many")
+        if timeout is not None:
+            timeout = check_timeout(timeout, "Channel.receive_many")
+        if stopping:
+            check_stop()
+        lock = self._lock
+        lock.acquire()
+        try:
+            items = self._items
+            if not items:
+                self._receive_blocked(timeout, "Channel.receive_many()")
+            if len(items) <= max_items:
+                batch = list(items)
+                items.clear()
+            else:
+                popleft = items.popleft
+                batch = [popleft() for _ in range(max_items)]
+            self._received += len(batch)
+            if self._senders:
+                for _ in range(min(len(batch), len(self._senders))):
+                    _wake_one(self._senders)
+            return batch
+        finally:
+            lock.release()
+
+    def _receive_blocked(self, timeout: float | None, where: str) -> None:
+        """Wait until an item is queued (the lock is held, nothing queued); raises
+        EndOfChannel once closed, TimeoutError, or the stop error."""
+        items = self._items
+        if self._closed:
+            raise EndOfChannel(_RECEIVE_ENDED)
+        end = deadline(timeout)
+        wait = enter(self)  # raises if this thread or task was stopped
+        try:
+            while True:
+                woken = self._sleep(self._receivers, wait, end)
+                if wait is not None:
+                    wait.check()  # before taking an item: a stopped receiver takes none
+                if items:
+                    return
+                if self._closed:
+                    raise EndOfChannel(_RECEIVE_ENDED)
+                if not woken and _expired(end):
+                    raise timed_out(where, timeout)
+        except BaseException:
+            self._pass_on()
+            raise
+        finally:
+            if wait is not None:
+                wait.leave()
+
+    def __iter__(self) -> Iterator[T]:
+        """Yield items as :meth:`receive` does, until the channel is closed and drained."""
+        # receive() inlined: no call and no exception handler per item
+        lock = self._lock
+        items = self._items
+        while True:
+            if stopping:
+                check_stop()
+            lock.acquire()
+            try:
+                if not items:
+                    try:
+                        self._receive_blocked(None, "iteration over a Channel")
+                    except EndOfChannel:
+                        return
+                item = items.popleft()
+                self._received += 1
+                if self._senders:
+                    _wake_one(self._senders)
+            finally:
+                lock.release()
+            yield item
+
+    # ---------------------------------------------------------------- asyncio
+
+    async def receive_async(self, timeout: float | None = None) -> T:
+        """``await ch.receive_async()``: :meth:`receive` for a coroutine, without blocking its
+        event loop.
+
+        Takes an item at once when one is queued; otherwise the coroutine waits, and the thread
+        that sends (or closes) wakes its loop with ``call_soon_threadsafe``: no polling, no
+        helper thread. Raises :class:`EndOfChannel` once the channel is closed and drained,
+        ``TimeoutError`` after ``timeout`` seconds, ``ValueError``/``TypeError`` for a bad
+        timeout. Cancelling the awaiting task loses no item: an item is only taken by a
+        coroutine that runs, so it stays queued for the next receiver.
+        """
+        if timeout is not None:
+            timeout = check_timeout(timeout, "Channel.receive_async")
+        try:
+            return self.receive_nowait()
+        except WouldBlock:
+            pass
+        return await self._receive_async_wait(timeout)
+
+    async def _receive_async_wait(self, timeout: float | None) -> T:
+        loop = _running_loop()
+        end = deadline(timeout)
+        while True:
+            waiter = _AsyncWaiter(loop)
+            with self._lock:
+                if not self._items and not self._closed:
+                    self._receivers.append(waiter)
+                    waiting = True
+                else:
+                    waiting = False  # an item (or the close) came meanwhile
+            if waiting:
+                await self._await_waiter(waiter, self._receivers, end, "receive_async", timeout)
+            try:
+                return self.receive_nowait()
+            except WouldBlock:  # another receiver was first: wait again
+                pass
+
+    async def _await_waiter(
+        self,
+        waiter: _AsyncWaiter,
+        waiters: list[Any],
+        end: float | None,
+        where: str,
+        timeout: float | None,
+    ) -> None:
+        """Await ``waiter`` (listed on ``waiters``). If the coroutine is cancelled or times out,
+        unlist it, or, when it was woken already, pass that wake-up on: nothing is lost."""
+        done = False
+        try:
+            await _wait_future(waiter.future, end, f"Channel.{where}()", timeout)
+            done = True
+        finally:
+            if not done:
+                with self._lock:
+                    if waiter in waiters:
+                        waiters.remove(waiter)
+                    else:
+                        self._pass_on()
+
+    async def send_async(self, item: T, timeout: float | None = None) -> None:
+        """``await ch.send_async(item)``: :meth:`send` for a coroutine. On a full bounded channel
+        the coroutine waits (backpressure) without blocking its loop, woken by the thread that
+        receives (or closes) with ``call_soon_threadsafe``.
+
+        Raises :class:`ClosedError` if the channel is or becomes closed, ``TimeoutError`` after
+        ``timeout`` seconds without room, ``ValueError``/``TypeError`` for a bad timeout. A
+        cancelled ``send_async`` sent nothing.
+        """
+        if timeout is not None:
+            timeout = check_timeout(timeout, "Channel.send_async")
+        try:
+            self.send_nowait(item)
+            return
+        except WouldBlock:
+            pass
+        loop = _running_loop()
+        end = deadline(timeout)
+        while True:
+            waiter = _AsyncWaiter(loop)
+            with self._lock:
+                if len(self._items) >= self._limit and not self._closed:
+                    self._senders.append(waiter)
+                    waiting = True
+                else:
+                    waiting = False  # room (or the close) came meanwhile
+            if waiting:
+                await self._await_waiter(waiter, self._senders, end, "send_async", timeout)
+            try:
+                self.send_nowait(item)
+                return
+            except WouldBlock:  # another sender was first: wait again
+                pass
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        """``async for item in ch``: items as :meth:`receive_async` gives them, until the channel
+        is closed and drained."""
+        return self._async_items()
+
+    async def _async_items(self) -> AsyncIterator[T]:
+        receive_async = self.receive_async
+        while True:
+            try:
+                item = await receive_async()
+            except EndOfChannel:
+                return
+            yield item
+
+    # ---------------------------------------------------------------- close, stats
 
     def close(self) -> None:
         """Close the channel; idempotent, never blocks.
 
         Later sends raise :class:`ClosedError`; blocked senders wake and raise it too. Receivers
-        drain what is queued, then get :class:`EndOfChannel`; blocked receivers wake at once.
+        drain what is queued, then get :class:`EndOfChannel`; blocked receivers (threads,
+        ``select`` calls and coroutines) wake at once.
         """
-        raise NotImplementedError
-
-    def stats(self) -> ChannelStats:
-        """A :class:`ChannelStats` snapshot. Never blocks for long (takes the channel's lock)."""
-        raise NotImplementedError
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for sleeper in self._receivers:
+                sleeper.release()
+            self._receivers.clear()
+            for sleeper in self._senders:
+                sleeper.release()
+            self._senders.clear()
+            _notify(self._watchers)
 
     def __len__(self) -> int:
         """The number of items queued now."""
-        raise NotImplementedError
+        return len(self._items)
 
-    def __iter__(self) -> Iterator[T]:
-        """Yield items as :meth:`receive` does, until the channel is closed and drained."""
-        raise NotImplementedError
+    def stats(self) -> ChannelStats:
+        """A :class:`ChannelStats` snapshot. Never blocks for long (takes the channel's lock)."""
+        with self._lock:
+            queued = len(self._items)
+            return ChannelStats(
+                sent=self._received + queued,
+                received=self._received,
+                queued=queued,
+                capacity=self._capacity,
+                waiting_senders=len(self._senders),
+                waiting_receivers=len(self._receivers) + len(self._watchers),
+                closed=self._closed,
+            )
 
     def _add_selector(self, waiter: _SelectWaiter) -> None:
-        raise NotImplementedError
+        with self._lock:
+            self._watchers.append(waiter)
 
     def _remove_selector(self, waiter: _SelectWaiter) -> None:
-        raise NotImplementedError
+        with self._lock:
+            self._watchers.remove(waiter)
 
     def _select_channel(self) -> Channel[Any]:
         return self
@@ -362,507 +800,179 @@ class Channel[T]:
 
 
 class _UnboundedChannel[T](Channel[T]):
-    """``Channel(0)``: a SimpleQueue; sends are ordered against close() by the lock."""
+    """``Channel(0)``: never full. Senders hold the lock (to be ordered against ``close()``, to
+    count and to wake); receivers take no lock on their fast path: ``deque.popleft`` is atomic, and
+    an empty deque sends them to the locked slow path, which re-checks under the lock. Since a
+    lock-free receiver may take any item at any moment, every batch is taken with ``popleft``."""
 
-    __slots__ = (
-        "_closed",
-        "_lock",
-        "_queue",
-        "_selectors",
-        "_sent",
-        "_targets",
-        "_targets_left",
-        "_waiting",
-        "_wake_tokens",
-    )
+    __slots__ = ("_sent",)
 
     def __init__(self, capacity: int = 0) -> None:
-        self._queue: SimpleQueue[Any] = SimpleQueue()
-        # _lock guards _closed, _sent, _selectors, _wake_tokens and _targets. Every send holds it
-        # while it checks _closed and queues the item, so no item is queued behind the close token.
-        self._lock = threading.Lock()
-        # announces: a terminated worker that a wake-up token was queued for left its wait, or the
-        # channel closed (see _take_token)
-        self._targets_left = threading.Condition(self._lock)
-        self._closed = False
-        self._sent = 0
-        self._wake_tokens = 0  # wake-up tokens queued for terminated workers, not yet taken
-        self._targets: list[_Waker] = []  # terminated workers blocked in get() with a token queued
-        self._selectors: list[_SelectWaiter] = []
-        # idents of threads blocked in get(); set.add/discard are atomic, so no lock is needed
-        self._waiting: set[int] = set()
-
-    @property
-    def capacity(self) -> int:
-        return 0
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
+        super().__init__(capacity)
+        self._sent = 0  # counted by senders (receivers take no lock): received = sent - queued
 
     def send(self, item: T, timeout: float | None = None) -> None:
-        # Never blocks, so this is the whole of send_nowait too; timeout is only validated.
         if timeout is not None:
-            _check_timeout(timeout, "Channel.send")
-        if _stopping:
-            _check_stop()
+            check_timeout(timeout, "Channel.send")  # validated; an unbounded send never waits
+        if stopping:
+            check_stop()
+        woken = None
         lock = self._lock
         lock.acquire()
         try:
             if self._closed:
                 raise ClosedError(_SEND_CLOSED)
-            self._queue.put(item)
+            self._items.append(item)
             self._sent += 1
-            if self._selectors:
-                _notify_selectors(self._selectors)
+            if self._receivers:
+                woken = self._receivers.pop(0)
+            if self._watchers:
+                _notify(self._watchers)
         finally:
             lock.release()
+        if woken is not None:
+            _release(woken, self._receivers, lock)
 
     def send_nowait(self, item: T) -> None:
         self.send(item)
 
+    def send_many(self, items: Iterable[T], timeout: float | None = None) -> None:
+        if timeout is not None:
+            check_timeout(timeout, "Channel.send_many")
+        batch = _as_list(items, "Channel.send_many")
+        if stopping:
+            check_stop()
+        lock = self._lock
+        lock.acquire()
+        try:
+            if self._closed:
+                raise _closed_error("send_many()", 0, len(batch))
+            self._items.extend(batch)
+            self._sent += len(batch)
+            if self._receivers:
+                self._wake_receivers(len(batch))
+            if self._watchers:
+                _notify(self._watchers)
+        finally:
+            lock.release()
+
     def receive(self, timeout: float | None = None) -> T:
         if timeout is not None:
-            _check_timeout(timeout, "Channel.receive")
-        if _stopping:
-            _check_stop()
-        if _wakers and _get_ident() in _wakers:  # a Worker: terminate() must find it blocked
-            try:
-                item = self._queue.get(False)  # the receive_nowait step
-            except Empty:
-                return self._receive_slow(True, timeout, _MISSING)
-        else:
-            # Not a Worker, so nothing but an item or a token can wake it: block in the queue
-            # at once rather than raise and catch Empty first (the common case of a consumer
-            # that keeps up with its producer).
-            item = self._blocking_get(timeout)
-        if item is _NUDGE:
-            return self._receive_slow(True, timeout, item)
-        return item  # type: ignore[no-any-return]
-
-    def _blocking_get(self, timeout: float | None) -> Any:
-        ident = _get_ident()
-        waiting = self._waiting
-        waiting.add(ident)
+            timeout = check_timeout(timeout, "Channel.receive")
+        if stopping:
+            check_stop()
         try:
-            return self._queue.get(True, timeout)
-        except Empty:
-            raise _timed_out("Channel.receive()", timeout) from None
-        finally:
-            waiting.discard(ident)
+            return self._items.popleft()
+        except IndexError:
+            return self._receive_locked(timeout, "Channel.receive()")
+
+    def _receive_locked(self, timeout: float | None, where: str) -> T:
+        """The slow path: wait under the lock until an item is queued, then take one (a
+        lock-free receiver may take it first: then wait again)."""
+        items = self._items
+        lock = self._lock
+        while True:
+            lock.acquire()
+            try:
+                if not items:
+                    self._receive_blocked(timeout, where)
+            finally:
+                lock.release()
+            try:
+                return items.popleft()
+            except IndexError:
+                continue
 
     def receive_nowait(self) -> T:
-        if _stopping:
-            _check_stop()
+        if stopping:
+            check_stop()
+        items = self._items
         try:
-            item = self._queue.get(False)
-        except Empty:
-            item = self._get_after_empty()
-        if item is _NUDGE:
-            return self._receive_slow(False, None, item)
-        return item  # type: ignore[no-any-return]
-
-    def _get_after_empty(self) -> Any:
-        """A non-blocking get found the queue empty: WouldBlock, or EndOfChannel once closed.
-
-        While another receiver holds the close token (between taking it and putting it back) the
-        queue of a closed channel looks empty. Items are never queued behind that token, so once
-        the channel was closed *before* a get that finds the queue empty, it is drained. Hence:
-        read _closed, then try once more.
-        """
+            return items.popleft()
+        except IndexError:
+            pass
         if self._closed:
+            # Closed before this second try: nothing can be queued after it, so empty = drained.
             try:
-                return self._queue.get(False)
-            except Empty:
+                return items.popleft()
+            except IndexError:
                 raise EndOfChannel(_RECEIVE_ENDED) from None
         raise WouldBlock("Channel.receive_nowait(): nothing is queued")
 
+    def receive_many(self, max_items: int, timeout: float | None = None) -> list[T]:
+        if max_items.__class__ is not int or max_items < 1:
+            _check_max_items(max_items, "Channel.receive_many")
+        if timeout is not None:
+            timeout = check_timeout(timeout, "Channel.receive_many")
+        if stopping:
+            check_stop()
+        batch: list[T] = []
+        append = batch.append
+        popleft = self._items.popleft
+        try:
+            for _ in range(max_items):
+                append(popleft())
+        except IndexError:
+            if not batch:  # nothing queued: wait for the first, then take what else came
+                append(self._receive_locked(timeout, "Channel.receive_many()"))
+                try:
+                    for _ in range(max_items - 1):
+                        append(popleft())
+                except IndexError:
+                    pass
+        return batch
+
     def __iter__(self) -> Iterator[T]:
-        get = self._queue.get  # bound here: this thread owns its reference count
-        ident = _get_ident()
-        waiting = self._waiting
+        popleft = self._items.popleft
+        receive_locked = self._receive_locked
         while True:
-            if _stopping:
-                _check_stop()
-            if _wakers and ident in _wakers:  # a Worker: see receive()
+            if stopping:
+                check_stop()
+            try:
+                item = popleft()
+            except IndexError:
                 try:
-                    item = get(False)
-                except Empty:
-                    item = _MISSING
-            else:
-                waiting.add(ident)
-                item = get()
-                waiting.discard(ident)
-            if item is _MISSING or item is _NUDGE:
-                try:
-                    item = self._receive_slow(True, None, item)
+                    item = receive_locked(None, "iteration over a Channel")
                 except EndOfChannel:
                     return
             yield item
 
-    def _receive_slow(self, block: bool, timeout: float | None, item: Any) -> T:
-        """The receive loop once the queue looked empty or a token came out of it."""
-        deadline = _deadline(timeout)
-        waker = _current_waker()
-        while True:
-            if item is _MISSING:
-                if block:
-                    item = self._wait_get(waker, deadline, timeout)
-                else:
-                    try:
-                        item = self._queue.get(False)
-                    except Empty:
-                        item = self._get_after_empty()
-            if item is not _NUDGE:
-                return item  # type: ignore[no-any-return]
-            item = self._take_token(waker, block, deadline, timeout)
-
-    def _wait_get(self, waker: _Waker | None, deadline: float | None, timeout: float | None) -> Any:
-        """Block in the queue's get(); registered so that terminate() can wake a worker here."""
-        ident = _get_ident()
-        waiting = self._waiting
-        waiting.add(ident)
-        try:
-            if waker is None:
-                return self._queue.get(True, _remaining(deadline))
-            waker.block_on(self)
-            try:
-                return self._queue.get(True, _remaining(deadline))
-            finally:
-                waker.unblock()
-                if waker.stop.cancelled:
-                    self._target_left(waker)
-        except Empty:
-            raise _timed_out("Channel.receive()", timeout) from None
-        finally:
-            waiting.discard(ident)
-
-    def _take_token(
-        self, waker: _Waker | None, block: bool, deadline: float | None, timeout: float | None
-    ) -> Any:
-        """Handle a token taken from the queue. Returns _MISSING to receive again, or raises."""
-        stopped = waker is not None and waker.stop.cancelled
-        with self._targets_left:  # the channel's lock
-            # Tokens in the queue: one per pending wake-up, plus one while closed. They are alike,
-            # so count this one as a wake-up token first; the close token stays queued as its twin.
-            if self._wake_tokens:
-                self._wake_tokens -= 1
-                put_back = False
-            else:
-                put_back = self._closed
-            if stopped:
-                assert waker is not None
-                if put_back:
-                    self._queue.put(_NUDGE)
-                self._forget_target(waker)
-                raise _terminated(waker.thread_id)
-            if self._closed:
-                if put_back:  # the close token (no wake-up token is left): the end
-                    self._queue.put(_NUDGE)  # so that the next receiver wakes too
-                    raise EndOfChannel(_RECEIVE_ENDED)
-                # Counted as a wake-up token: the close token is still queued, and items sent
-                # after the wake-up token may be before it. Receive again (a terminated worker
-                # still waiting here is woken by the close token, which is passed on).
-                return _MISSING
-            if not self._targets:
-                return _MISSING  # a stale wake-up token: its worker already left; drop it
-            # A wake-up token for a terminated worker blocked here, not for this thread: pass it
-            # on, and do not compete with that worker for it until it has left.
-            self._queue.put(_NUDGE)
-            self._wake_tokens += 1
-            if not block:
-                if self._queue.qsize() <= self._wake_tokens:
-                    raise WouldBlock("Channel.receive_nowait(): nothing is queued")
-                return _MISSING
-            while self._targets and not self._closed:
-                if waker is not None:
-                    try:
-                        waker.block_on(self)  # raises Terminated if this worker was stopped
-                    except Terminated:
-                        self._forget_target(waker)  # terminate() may have listed it meanwhile
-                        raise
-                try:
-                    if not self._targets_left.wait(_remaining(deadline)) and self._targets:
-                        raise _timed_out("Channel.receive()", timeout)
-                finally:
-                    if waker is not None:
-                        waker.unblock()
-            return _MISSING
-
-    def _forget_target(self, waker: _Waker) -> None:
-        # caller holds the lock
-        if waker in self._targets:
-            self._targets.remove(waker)
-            self._targets_left.notify_all()
-
-    def _target_left(self, waker: _Waker) -> None:
-        with self._lock:
-            self._forget_target(waker)
-
-    def _wake_blocked(self, waker: _Waker) -> None:
-        """terminate() of a worker blocked here: queue a wake-up token for it."""
-        with self._lock:
-            if waker not in self._targets:
-                self._targets.append(waker)
-            self._wake_tokens += 1
-            self._queue.put(_NUDGE)
-            self._targets_left.notify_all()  # in case it waits in _take_token
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._queue.put(_NUDGE)
-            self._targets_left.notify_all()
-            if self._selectors:
-                _notify_selectors(self._selectors)
-
-    def _queued(self) -> int:
-        # caller holds the lock; tokens are not items
-        tokens = self._wake_tokens + (1 if self._closed else 0)
-        return max(0, self._queue.qsize() - tokens)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return self._queued()
-
     def stats(self) -> ChannelStats:
         with self._lock:
-            queued = self._queued()
+            queued = len(self._items)
             return ChannelStats(
                 sent=self._sent,
-                received=max(0, self._sent - queued),
+                received=self._sent - queued,
                 queued=queued,
                 capacity=0,
                 waiting_senders=0,
-                waiting_receivers=len(self._waiting) + len(self._selectors),
+                waiting_receivers=len(self._receivers) + len(self._watchers),
                 closed=self._closed,
             )
 
-    def _add_selector(self, waiter: _SelectWaiter) -> None:
-        with self._lock:
-            self._selectors.append(waiter)
 
-    def _remove_selector(self, waiter: _SelectWaiter) -> None:
-        with self._lock:
-            self._selectors.remove(waiter)
+for _name in ("send", "send_nowait", "send_many", "receive", "receive_nowait", "receive_many",
+              "__iter__", "stats"):
+    getattr(_UnboundedChannel, _name).__doc__ = getattr(Channel, _name).__doc__
 
 
-class _BoundedChannel[T](Channel[T]):
-    """``Channel(capacity > 0)``: a deque, one lock, Conditions not_empty and not_full."""
+async def _wait_future(
+    future: asyncio.Future[None], end: float | None, where: str, timeout: float | None
+) -> None:
+    """Await a waiter's future, up to the monotonic deadline ``end``; TimeoutError after it."""
+    if end is None:
+        await future
+        return
+    left = remaining(end)
+    if left is not None and left <= 0.0:
+        raise timed_out(where, timeout)
+    import asyncio  # noqa: PLC0415 (only coroutines need it: import ftpool stays light)
 
-    __slots__ = (
-        "_capacity",
-        "_closed",
-        "_items",
-        "_mutex",
-        "_not_empty",
-        "_not_full",
-        "_received",
-        "_selectors",
-        "_sent",
-        "_waiting_receivers",
-        "_waiting_senders",
-    )
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._items: deque[Any] = deque()
-        # _mutex guards every attribute below; the Conditions share it
-        self._mutex = threading.Lock()
-        self._not_empty = threading.Condition(self._mutex)  # an item was queued, or closed
-        self._not_full = threading.Condition(self._mutex)  # room was made, or closed
-        self._closed = False
-        self._sent = 0
-        self._received = 0
-        self._waiting_senders = 0  # threads in _not_full.wait(): notify only when > 0
-        self._waiting_receivers = 0  # threads in _not_empty.wait(): notify only when > 0
-        self._selectors: list[_SelectWaiter] = []
-
-    @property
-    def capacity(self) -> int:
-        return self._capacity
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    # One step each for send and receive, shared by the blocking call and its _nowait twin.
-    # The caller holds the mutex.
-
-    def _try_send(self, item: T) -> bool:
-        if self._closed:
-            raise ClosedError(_SEND_CLOSED)
-        items = self._items
-        if len(items) >= self._capacity:
-            return False
-        items.append(item)
-        self._sent += 1
-        if self._waiting_receivers:
-            self._not_empty.notify()
-        if self._selectors:
-            _notify_selectors(self._selectors)
-        return True
-
-    def _try_receive(self) -> Any:
-        items = self._items
-        if items:
-            self._received += 1
-            item = items.popleft()
-            if self._waiting_senders:
-                self._not_full.notify()
-            return item
-        if self._closed:
-            raise EndOfChannel(_RECEIVE_ENDED)
-        return _MISSING
-
-    def send_nowait(self, item: T) -> None:
-        if _stopping:
-            _check_stop()
-        mutex = self._mutex
-        mutex.acquire()
-        try:
-            if not self._try_send(item):
-                raise WouldBlock(
-                    f"Channel.send_nowait(): the channel is full ({self._capacity} items)"
-                )
-        finally:
-            mutex.release()
-
-    def send(self, item: T, timeout: float | None = None) -> None:
-        if timeout is not None:
-            _check_timeout(timeout, "Channel.send")
-        if _stopping:
-            _check_stop()
-        mutex = self._mutex
-        mutex.acquire()
-        try:
-            if self._try_send(item):
-                return
-            deadline = _deadline(timeout)
-            waker = _current_waker()
-            while True:
-                if waker is not None:
-                    waker.block_on(self)
-                self._waiting_senders += 1
-                try:
-                    woken = self._not_full.wait(_remaining(deadline))
-                finally:
-                    self._waiting_senders -= 1
-                    if waker is not None:
-                        waker.unblock()
-                if self._try_send(item):
-                    return
-                if not woken:
-                    raise _timed_out("Channel.send()", timeout)
-        finally:
-            mutex.release()
-
-    def receive_nowait(self) -> T:
-        if _stopping:
-            _check_stop()
-        mutex = self._mutex
-        mutex.acquire()
-        try:
-            item = self._try_receive()
-        finally:
-            mutex.release()
-        if item is _MISSING:
-            raise WouldBlock("Channel.receive_nowait(): nothing is queued")
-        return item  # type: ignore[no-any-return]
-
-    def receive(self, timeout: float | None = None) -> T:
-        if timeout is not None:
-            _check_timeout(timeout, "Channel.receive")
-        if _stopping:
-            _check_stop()
-        mutex = self._mutex
-        mutex.acquire()
-        try:
-            item = self._try_receive()
-            if item is not _MISSING:
-                return item  # type: ignore[no-any-return]
-            deadline = _deadline(timeout)
-            waker = _current_waker()
-            while True:
-                if waker is not None:
-                    waker.block_on(self)
-                self._waiting_receivers += 1
-                try:
-                    woken = self._not_empty.wait(_remaining(deadline))
-                finally:
-                    self._waiting_receivers -= 1
-                    if waker is not None:
-                        waker.unblock()
-                item = self._try_receive()
-                if item is not _MISSING:
-                    return item  # type: ignore[no-any-return]
-                if not woken:
-                    raise _timed_out("Channel.receive()", timeout)
-        finally:
-            mutex.release()
-
-    def __iter__(self) -> Iterator[T]:
-        receive = self.receive
-        while True:
-            try:
-                item = receive()
-            except EndOfChannel:
-                return
-            yield item
-
-    def _wake_blocked(self, waker: _Waker) -> None:
-        """terminate() of a worker blocked here: wake every waiter; each checks its own stop."""
-        with self._mutex:
-            self._not_empty.notify_all()
-            self._not_full.notify_all()
-
-    def close(self) -> None:
-        with self._mutex:
-            if self._closed:
-                return
-            self._closed = True
-            self._not_empty.notify_all()
-            self._not_full.notify_all()
-            if self._selectors:
-                _notify_selectors(self._selectors)
-
-    def __len__(self) -> int:
-        with self._mutex:
-            return len(self._items)
-
-    def stats(self) -> ChannelStats:
-        with self._mutex:
-            return ChannelStats(
-                sent=self._sent,
-                received=self._received,
-                queued=len(self._items),
-                capacity=self._capacity,
-                waiting_senders=self._waiting_senders,
-                waiting_receivers=self._waiting_receivers + len(self._selectors),
-                closed=self._closed,
-            )
-
-    def _add_selector(self, waiter: _SelectWaiter) -> None:
-        with self._mutex:
-            self._selectors.append(waiter)
-
-    def _remove_selector(self, waiter: _SelectWaiter) -> None:
-        with self._mutex:
-            self._selectors.remove(waiter)
-
-
-def _inherit_docstrings(impl: type[Channel[Any]]) -> None:
-    """Give the implementation's methods the docstrings of Channel's (``ch.send.__doc__``)."""
-    for name, member in vars(impl).items():
-        documented = vars(Channel).get(name)
-        if callable(member) and member.__doc__ is None and documented is not None:
-            member.__doc__ = documented.__doc__
-
-
-_inherit_docstrings(_UnboundedChannel)
-_inherit_docstrings(_BoundedChannel)
+    try:
+        async with asyncio.timeout(left):
+            await future
+    except TimeoutError:
+        raise timed_out(where, timeout) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -902,16 +1012,16 @@ def select(*channels: Any, timeout: float | None = None) -> tuple[Any, Any]:
                 f"got {type(channel).__name__}"
             )
         sources.append(method())
-    _check_timeout(timeout, "select")
-    if _stopping:
-        _check_stop()
+    timeout = check_timeout(timeout, "select")
+    if stopping:
+        check_stop()
     count = len(sources)
     start = next(_turns) % count
     order = [*range(start, count), *range(start)]
-    deadline = _deadline(timeout)
+    end = deadline(timeout)
     waiter: _SelectWaiter | None = None
+    wait: Wait | None = None
     registered: list[Channel[Any]] = []
-    waker = _current_waker()
     try:
         while True:
             ended = 0
@@ -931,20 +1041,19 @@ def select(*channels: Any, timeout: float | None = None) -> tuple[Any, Any]:
                 for source in sources:
                     source._add_selector(waiter)
                     registered.append(source)
+                wait = enter(waiter)  # raises if this thread or task was stopped
                 continue
-            if waker is not None:
-                waker.block_on(waiter)
-            try:
-                woken = waiter._event.wait(_remaining(deadline))
-            finally:
-                if waker is not None:
-                    waker.unblock()
-            if not woken:
-                raise _timed_out("select()", timeout)
-            waiter._event.clear()  # before the next scan, so a send during it is not lost
-            if _stopping:
-                _check_stop()
+            woken = waiter._event.wait(remaining(end) if wait is None else wait.limit(end))
+            # Clear before the stop check and the next scan: a send or a stop after it sets the
+            # event again, so neither is lost.
+            waiter._event.clear()
+            if wait is not None:
+                wait.check()
+            if not woken and _expired(end):
+                raise timed_out("select()", timeout)
     finally:
+        if wait is not None:
+            wait.leave()
         if waiter is not None:
             for source in registered:
                 source._remove_selector(waiter)

@@ -21,14 +21,15 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from . import _channel
-from ._channel import Channel, _check_stop, _check_timeout, _deadline, _remaining
+from ._channel import Channel, _as_list
 from ._errors import ClosedError, EndOfChannel, PeerClosedError, WouldBlock
 from ._events import Listeners
+from ._timeouts import check_timeout, deadline, remaining
+from ._wakeup import check_stop, stopping
 
 __all__ = [
     "BroadcastChannel",
@@ -142,12 +143,12 @@ class _Delivery:
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until the inbox was closed and the listener thread (if any) ended."""
-        deadline = _deadline(timeout)
+        end = deadline(timeout)
         if not self._ended.wait(timeout):
             return False
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(_remaining(deadline))
+            thread.join(remaining(end))
             return not thread.is_alive()
         return True
 
@@ -209,26 +210,46 @@ class MessagePort:
         try:
             self._out.send(message)  # an unbounded lane: never blocks
         except ClosedError:
-            # close() records closed_by before it closes the lanes, so it is set by now (None:
-            # only this direction was closed, at interpreter exit)
-            closer = self._link.closed_by
-            if closer is not None and closer is not self:
-                raise PeerClosedError(
-                    f"post_message() on closed {self._name}: its peer {closer._name} closed the "
-                    f"MessageChannel; create a new MessageChannel"
-                ) from None
-            raise ClosedError(
-                f"post_message() on closed {self._name}: this port was closed "
-                f"({'its close() was called' if closer is self else 'the interpreter is exiting'})"
-                f"; create a new MessageChannel"
-            ) from None
+            raise self._post_closed("post_message()") from None
+
+    def _post_closed(self, call: str, detail: str = "") -> ClosedError:
+        """The error of a post on this closed port: PeerClosedError when the peer closed it."""
+        # close() records closed_by before it closes the lanes, so it is set by now (None:
+        # only this direction was closed, at interpreter exit)
+        closer = self._link.closed_by
+        if closer is not None and closer is not self:
+            return PeerClosedError(
+                f"{call} on closed {self._name}: its peer {closer._name} closed the "
+                f"MessageChannel{detail}; create a new MessageChannel"
+            )
+        return ClosedError(
+            f"{call} on closed {self._name}: this port was closed "
+            f"({'its close() was called' if closer is self else 'the interpreter is exiting'})"
+            f"{detail}; create a new MessageChannel"
+        )
+
+    def post_messages(self, messages: Iterable[Any]) -> None:
+        """Send every message of ``messages`` to the other port, in order, as ``post_message``
+        would one by one, paying the call and the lock once for the batch. Never blocks.
+
+        ``messages`` is read whole first (an iterable that raises posts nothing). Raises
+        :class:`ClosedError` (:class:`PeerClosedError` when the peer closed it) once either port
+        is closed: nothing is posted, the batch goes in whole or not at all. ``TypeError`` for
+        something that is not iterable, :class:`Terminated` inside a terminated Worker.
+        """
+        batch = _as_list(messages, "MessagePort.post_messages")
+        try:
+            self._out.send_many(batch)  # an unbounded lane: all or nothing, never blocks
+        except ClosedError:
+            raise self._post_closed("post_messages()", ", nothing was posted") from None
 
     def receive(self, timeout: float | None = None) -> Any:
         """Block until a message arrives and return it.
 
         Raises :class:`EndOfChannel` once the channel is closed and every message posted to this
         port was received, ``TimeoutError`` after ``timeout`` seconds, ``ValueError`` for a negative
-        timeout, :class:`Terminated` inside a terminated Worker (woken if blocked here).
+        timeout, :class:`Terminated` inside a terminated Worker (woken if blocked here; likewise
+        ``Cancelled``/``TimeoutError`` in a cancelled or timed-out pool task).
         Receiving while ``"message"`` listeners are registered competes with them for messages.
         """
         try:
@@ -237,6 +258,38 @@ class MessagePort:
             raise EndOfChannel(
                 f"{self._name}: the MessageChannel is closed and every message was received"
             ) from None
+
+    def receive_many(self, max_items: int, timeout: float | None = None) -> list[Any]:
+        """Return at least one and at most ``max_items`` messages, in order: whatever is queued,
+        waiting only when nothing is (see :meth:`Channel.receive_many`).
+
+        After the close it returns the remaining messages first, then raises
+        :class:`EndOfChannel`. ``TimeoutError`` after ``timeout`` seconds with nothing received;
+        ``TypeError``/``ValueError`` for a bad ``max_items`` or timeout; woken and stopped as
+        :meth:`receive`.
+        """
+        try:
+            return self._in.receive_many(max_items, timeout)
+        except EndOfChannel:
+            raise EndOfChannel(
+                f"{self._name}: the MessageChannel is closed and every message was received"
+            ) from None
+
+    async def receive_async(self, timeout: float | None = None) -> Any:
+        """``await port.receive_async()``: :meth:`receive` for a coroutine, without blocking its
+        event loop (see :meth:`Channel.receive_async`: woken by the posting thread through
+        ``call_soon_threadsafe``; a cancelled receive loses no message). Raises
+        :class:`EndOfChannel` once closed and drained, ``TimeoutError`` after ``timeout``."""
+        try:
+            return await self._in.receive_async(timeout)
+        except EndOfChannel:
+            raise EndOfChannel(
+                f"{self._name}: the MessageChannel is closed and every message was received"
+            ) from None
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        """``async for msg in port``: messages until the channel is closed and drained."""
+        return self._in.__aiter__()
 
     def receive_nowait(self) -> Any:
         """Return a queued message without blocking; :class:`WouldBlock` when there is none,
@@ -290,8 +343,7 @@ class MessagePort:
     def wait_closed(self, timeout: float | None = None) -> bool:
         """Block until the channel is closed (by either port) and this port's listener thread, if
         it has one, has delivered everything and ended. Returns False if ``timeout`` expired."""
-        _check_timeout(timeout, "MessagePort.wait_closed")
-        return self._delivery.join(timeout)
+        return self._delivery.join(check_timeout(timeout, "MessagePort.wait_closed"))
 
     def _close_sending(self) -> None:
         """Close only the direction this port posts in: the peer receives what was posted, then
@@ -428,8 +480,8 @@ class BroadcastChannel:
 
         Raises :class:`ClosedError` after :meth:`close`, :class:`Terminated` in a terminated Worker.
         """
-        if _channel._stopping:
-            _check_stop()
+        if stopping:
+            check_stop()
         if self._closed:
             raise ClosedError(
                 f"post_message() on closed BroadcastChannel {self._name!r}: this object was "
@@ -440,6 +492,27 @@ class BroadcastChannel:
                 with contextlib.suppress(ClosedError):  # it is closing: it left the group
                     other._inbox.send(message)
 
+    def post_messages(self, messages: Iterable[Any]) -> None:
+        """Deliver every message of ``messages``, in order, to every other open instance with
+        this name, one batch per instance (see :meth:`MessagePort.post_messages`). Never blocks.
+
+        ``messages`` is read whole first (an iterable that raises posts nothing). Raises
+        :class:`ClosedError` after :meth:`close` (nothing posted), ``TypeError`` for something
+        that is not iterable, :class:`Terminated` in a terminated Worker.
+        """
+        batch = _as_list(messages, "BroadcastChannel.post_messages")
+        if stopping:
+            check_stop()
+        if self._closed:
+            raise ClosedError(
+                f"post_messages() on closed BroadcastChannel {self._name!r}: this object was "
+                f"closed (its close() left the group), nothing was posted; create a new one"
+            )
+        for other in _groups.get(self._name, ()):
+            if other is not self:
+                with contextlib.suppress(ClosedError):  # it is closing: it left the group
+                    other._inbox.send_many(batch)
+
     def receive(self, timeout: float | None = None) -> Any:
         """Block until a message arrives; see :meth:`MessagePort.receive`."""
         try:
@@ -448,6 +521,28 @@ class BroadcastChannel:
             raise EndOfChannel(
                 f"BroadcastChannel {self._name!r} is closed and every message was received"
             ) from None
+
+    def receive_many(self, max_items: int, timeout: float | None = None) -> list[Any]:
+        """At least one and at most ``max_items`` messages; see :meth:`MessagePort.receive_many`."""
+        try:
+            return self._inbox.receive_many(max_items, timeout)
+        except EndOfChannel:
+            raise EndOfChannel(
+                f"BroadcastChannel {self._name!r} is closed and every message was received"
+            ) from None
+
+    async def receive_async(self, timeout: float | None = None) -> Any:
+        """``await bc.receive_async()``; see :meth:`MessagePort.receive_async`."""
+        try:
+            return await self._inbox.receive_async(timeout)
+        except EndOfChannel:
+            raise EndOfChannel(
+                f"BroadcastChannel {self._name!r} is closed and every message was received"
+            ) from None
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        """``async for msg in bc``: messages until this instance is closed and drained."""
+        return self._inbox.__aiter__()
 
     def receive_nowait(self) -> Any:
         """A queued message, or :class:`WouldBlock`; :class:`EndOfChannel` once closed and
@@ -488,8 +583,7 @@ class BroadcastChannel:
     def wait_closed(self, timeout: float | None = None) -> bool:
         """Block until this instance is closed and its listener thread (if any) has delivered
         everything and ended. Returns False if ``timeout`` expired."""
-        _check_timeout(timeout, "BroadcastChannel.wait_closed")
-        return self._delivery.join(timeout)
+        return self._delivery.join(check_timeout(timeout, "BroadcastChannel.wait_closed"))
 
     def _select_channel(self) -> Channel[Any]:
         return self._inbox

@@ -25,18 +25,21 @@ as Python waits for any non-daemon thread.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
-from ._channel import Channel, _check_timeout, _deadline, _remaining, _Waker
-from ._context import ThreadState, new_thread_id, set_state
+from ._channel import Channel
+from ._context import ThreadState, current_state, new_thread_id, set_state
 from ._errors import ClosedError, EndOfChannel, PeerClosedError, Terminated
 from ._events import Listeners, report
 from ._immortal import run_copy
 from ._port import _port_pair
+from ._timeouts import check_timeout, deadline, remaining
+from ._wakeup import EventTarget, StopCount, enter
 
 __all__ = ["Worker"]
 
@@ -105,6 +108,7 @@ class Worker:
         "_exception",
         "_exit_code",
         "_finished",
+        "_joiners",
         "_kwargs",
         "_listeners",
         "_lock",
@@ -113,9 +117,9 @@ class Worker:
         "_port",
         "_reported",
         "_state",
+        "_stop_count",
         "_target",
         "_thread",
-        "_waker",
     )
 
     def __init__(
@@ -138,8 +142,9 @@ class Worker:
         creator_port, worker_port = _port_pair(f"{self._name}/creator", f"{self._name}/worker")
         self._port = creator_port
         self._state = ThreadState(thread_id=thread_id, data=data, port=worker_port)
-        self._waker = _Waker(self._state.stop, thread_id)
-        self._state.stop.add_callback(self._waker.wake)
+        # counted in _wakeup.stopping from terminate() until the thread ends, so that every
+        # ftpool call of this worker looks for its stop
+        self._stop_count = StopCount(self._state.stop)
         self._target: Callable[..., object] | None = target
         self._args: tuple[Any, ...] = args
         self._kwargs: dict[str, Any] = kwargs
@@ -150,6 +155,7 @@ class Worker:
         self._online = False
         self._finished = False  # "error"/"exit" were emitted
         self._exit_code: int | None = None
+        self._joiners: list[threading.Event] = []  # join() calls from ftpool threads (wakeable)
         self._exception: BaseException | None = None
         self._reported = False
         self._closed_at_exit = False
@@ -170,7 +176,6 @@ class Worker:
     def _run(self) -> None:
         state = self._state
         set_state(state)
-        self._waker.install()
         code = 0
         error: BaseException | None = None
         try:
@@ -205,13 +210,16 @@ class Worker:
             self._target = None  # no reference cycles through the arguments
             self._args = ()
             self._kwargs = {}
-            self._waker.uninstall()
+            self._stop_count.finished()
             set_state(None)
             with _live_lock:
                 _live.discard(self)
             with self._lock:
                 self._exit_code = code
                 self._exception = error
+                joiners, self._joiners = self._joiners, []
+            for joined in joiners:
+                joined.set()
             # The creator receives what was posted, then EndOfChannel; its listener thread (if any)
             # delivers the rest and then runs _emit_end.
             if state.port is not None:
@@ -299,9 +307,47 @@ class Worker:
         """
         return self._port.receive(timeout)
 
+    def post_messages(self, messages: Iterable[Any]) -> None:
+        """Send every message of ``messages`` to the worker, in order, in one batch (see
+        :meth:`MessagePort.post_messages`). Never blocks. Raises, with nothing posted,
+        :class:`PeerClosedError` once the worker has exited or closed its ``parent_port()``,
+        a plain :class:`ClosedError` once the interpreter is exiting."""
+        try:
+            self._port.post_messages(messages)
+        except PeerClosedError:
+            why = ("has exited" if self._exit_code is not None
+                   else "closed its parent_port() and takes no more messages")
+            raise PeerClosedError(
+                f"post_messages() to Worker {self._name!r}: the worker {why}, nothing was "
+                f"posted; start a new one"
+            ) from None
+        except ClosedError:
+            raise ClosedError(
+                f"post_messages() to Worker {self._name!r}: the interpreter is exiting, so no "
+                f"Worker takes messages any more; nothing was posted"
+            ) from None
+
     def receive_nowait(self) -> Any:
         """A message the worker posted, without blocking (:class:`~ftpool.WouldBlock` if none)."""
         return self._port.receive_nowait()
+
+    def receive_many(self, max_items: int, timeout: float | None = None) -> list[Any]:
+        """At least one and at most ``max_items`` of the worker's messages, in order: whatever
+        is queued, waiting only when nothing is. After the worker exited it returns the rest,
+        then raises :class:`~ftpool.EndOfChannel`; ``TimeoutError`` after ``timeout`` seconds."""
+        return self._port.receive_many(max_items, timeout)
+
+    async def receive_async(self, timeout: float | None = None) -> Any:
+        """``await w.receive_async()``: :meth:`receive` for a coroutine, without blocking its
+        event loop (woken by the worker's post through ``call_soon_threadsafe``; a cancelled
+        receive loses no message). :class:`~ftpool.EndOfChannel` once the worker has exited and
+        its messages were received; ``TimeoutError`` after ``timeout`` seconds."""
+        return await self._port.receive_async(timeout)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        """``async for msg in w``: the worker's messages until it has exited and all were
+        received."""
+        return self._port.__aiter__()
 
     def __iter__(self) -> Iterator[Any]:
         """Yield the worker's messages until it has exited and all were received."""
@@ -343,23 +389,52 @@ class Worker:
         Called from a listener callback of this worker, it waits for the thread only (the
         listener thread cannot wait for itself); from an ``"error"``/``"exit"`` listener that runs
         on the worker thread it returns the exit code at once. Raises ``RuntimeError`` when the
-        target itself calls it.
+        target itself calls it. Called from a pool task or another Worker, the wait for the
+        target to end is woken like every ftpool wait: it raises :class:`Terminated`,
+        :class:`Cancelled` or ``TimeoutError`` when that task or Worker is stopped.
         """
-        _check_timeout(timeout, "Worker.join")
+        timeout = check_timeout(timeout, "Worker.join")
         if threading.current_thread() is self._thread:
             if self._exit_code is not None:  # from an "error"/"exit" listener on this thread
                 return self._exit_code
             raise RuntimeError(
                 f"Worker.join() called from inside worker {self._name!r}; it cannot wait for itself"
             )
-        deadline = _deadline(timeout)
-        self._thread.join(timeout)
+        end = deadline(timeout)
+        if current_state() is not None and not self._wait_exited(end):
+            return None
+        self._thread.join(remaining(end))
         if self._thread.is_alive():
             return None
         for port in (self._port, self._state.port):
-            if port is not None and not port._delivery.join(_remaining(deadline)):
+            if port is not None and not port._delivery.join(remaining(end)):
                 return None
         return self._exit_code
+
+    def _wait_exited(self, end: float | None) -> bool:
+        """join() from an ftpool thread (a pool task, a Worker): wait for the target to end in
+        a wait that terminate, cancel or the task's deadline can end (``Thread.join`` cannot be
+        woken); False when ``end`` passed first."""
+        target = EventTarget()
+        with self._lock:
+            if self._exit_code is not None:
+                return True
+            self._joiners.append(target.event)
+        try:
+            wait = enter(target)  # raises if this thread or task was stopped
+            assert wait is not None
+            try:
+                while not target.event.wait(wait.limit(end)):
+                    wait.check()  # the task's deadline
+                    if end is not None and remaining(end) == 0.0:
+                        return False
+                wait.check()  # set by a stop (not by the exit): raise it
+            finally:
+                wait.leave()
+        finally:
+            with self._lock, contextlib.suppress(ValueError):
+                self._joiners.remove(target.event)
+        return True
 
     def terminate(self, timeout: float | None = None) -> int:
         """Ask the worker to stop and wait until it has exited; returns its exit code.
@@ -370,7 +445,7 @@ class Worker:
         ``TimeoutError`` if it has not exited after ``timeout`` seconds (it stays asked to stop).
         Called from inside the worker itself, raises :class:`Terminated` at once.
         """
-        _check_timeout(timeout, "Worker.terminate")
+        timeout = check_timeout(timeout, "Worker.terminate")
         self._state.stop.cancel("Worker.terminate() was called")
         if threading.current_thread() is self._thread:
             if self._exit_code is not None:  # from an "error"/"exit" listener on this thread

@@ -264,7 +264,7 @@ def test_wait_and_notify_only_on_int32_and_int64(typecode: str) -> None:
 
 @pytest.mark.parametrize("timeout", [-1, -0.001, float("nan")])
 def test_wait_rejects_a_negative_timeout(timeout: float) -> None:
-    with pytest.raises(ValueError, match="timeout must be >= 0"):
+    with pytest.raises(ValueError, match="timeout must be a number of seconds >= 0"):
         Atomics.wait(SharedArray("i", 1), 0, 0, timeout=timeout)
 
 

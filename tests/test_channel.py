@@ -327,3 +327,37 @@ def test_public_names_are_exported() -> None:
     for name in ("Channel", "ChannelStats", "select"):
         assert name in ftpool.__all__
         assert getattr(ftpool, name).__doc__
+
+
+@pytest.mark.single_thread  # patches the module's lock factory
+@pytest.mark.parametrize("capacity", [0, 1])
+def test_an_interrupted_wait_leaves_no_stale_waiter(
+    capacity: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # KeyboardInterrupt while blocked: the waiter must leave the channel's waiter list, or a
+    # later send would spend its wake-up on it and leave a real receiver asleep.
+    import ftpool._channel as channel_module
+
+    class InterruptedSleeper:
+        def __init__(self) -> None:
+            self._lock = threading.Lock()
+
+        def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+            if self._lock.locked():
+                raise KeyboardInterrupt
+            return self._lock.acquire(blocking, timeout)
+
+        def release(self) -> None:
+            self._lock.release()
+
+    channel: Channel[int] = Channel(capacity)
+    monkeypatch.setattr(channel_module, "_allocate_lock", InterruptedSleeper)
+    with pytest.raises(KeyboardInterrupt):
+        channel.receive()
+    if capacity:
+        channel.send(1)
+        with pytest.raises(KeyboardInterrupt):
+            channel.send(2)  # full: it blocks, interrupted
+    monkeypatch.undo()
+    stats = channel.stats()
+    assert (stats.waiting_receivers, stats.waiting_senders) == (0, 0)

@@ -1,6 +1,7 @@
 """Model-based test of Channel (hypothesis stateful testing): random sequences of send/receive
-(blocking with a zero timeout, and nowait), select and close, on bounded and unbounded channels,
-each checked against a plain deque after every step, with ``stats()`` and ``len()``.
+(blocking with a zero timeout, and nowait), batches (send_many/receive_many), select and close, on
+bounded and unbounded channels, each checked against a plain deque after every step, with
+``stats()`` and ``len()``.
 
 Single-threaded on purpose: the model says exactly what each call must do (return, WouldBlock,
 TimeoutError, ClosedError, EndOfChannel), and that a failing call changes nothing.
@@ -74,6 +75,64 @@ class ChannelModel(RuleBasedStateMachine):
     @precondition(lambda self: not self.full() or self.closed)
     def send(self, item: Any) -> None:  # never blocks here: not full, or closed
         self.expect_send(item, self.channel.send)
+
+    # --- batches ---------------------------------------------------------------------------------
+
+    def room(self) -> int:
+        return self.capacity - len(self.queue) if self.capacity else 1 << 30
+
+    @rule(batch=st.lists(items, max_size=9))
+    def send_many_zero_timeout(self, batch: list[Any]) -> None:
+        if self.closed:
+            with pytest.raises(ClosedError, match="0 of the") as info:
+                self.channel.send_many(batch, timeout=0)
+            assert info.value.sent == 0  # type: ignore[attr-defined]
+        elif len(batch) <= self.room():
+            self.channel.send_many(iter(batch), timeout=0)  # any iterable
+            self.queue.extend(batch)
+            self.sent += len(batch)
+        else:  # sends what fits, in order, then times out saying how many went in
+            fits = self.room()
+            with pytest.raises(TimeoutError) as timed:
+                self.channel.send_many(batch, timeout=0)
+            assert timed.value.sent == fits  # type: ignore[attr-defined]
+            self.queue.extend(batch[:fits])
+            self.sent += fits
+
+    @rule(batch=st.lists(items, max_size=5))
+    @precondition(lambda self: self.closed or self.room() >= 5)
+    def send_many(self, batch: list[Any]) -> None:  # never blocks here: room, or closed
+        if self.closed:
+            with pytest.raises(ClosedError):
+                self.channel.send_many(batch)
+        else:
+            self.channel.send_many(tuple(batch))
+            self.queue.extend(batch)
+            self.sent += len(batch)
+
+    @rule(max_items=st.integers(1, 6))
+    def receive_many_zero_timeout(self, max_items: int) -> None:
+        if self.queue:
+            expected = [self.queue.popleft() for _ in range(min(max_items, len(self.queue)))]
+            assert self.channel.receive_many(max_items, timeout=0) == expected
+            self.received += len(expected)
+        elif self.closed:
+            with pytest.raises(EndOfChannel):
+                self.channel.receive_many(max_items, timeout=0)
+        else:
+            with pytest.raises(TimeoutError):
+                self.channel.receive_many(max_items, timeout=0)
+
+    @rule(max_items=st.integers(1, 6))
+    @precondition(lambda self: self.queue or self.closed)
+    def receive_many(self, max_items: int) -> None:  # never blocks here
+        if self.queue:
+            expected = [self.queue.popleft() for _ in range(min(max_items, len(self.queue)))]
+            assert self.channel.receive_many(max_items) == expected
+            self.received += len(expected)
+        else:
+            with pytest.raises(EndOfChannel):
+                self.channel.receive_many(max_items)
 
     # --- receiving -------------------------------------------------------------------------------
 

@@ -65,6 +65,14 @@ def test_workers_blocked_in_receive_end_at_exit_after_what_was_posted() -> None:
     ]
 
 
+def test_coroutines_awaiting_ports_end_at_exit_after_what_was_posted() -> None:
+    lines, _ = run_script("coroutines_receiving")
+    assert lines == [
+        "main returns",
+        "exit codes [0, 0, 0] received 100 errors [None, None, None]",
+    ]
+
+
 def test_listener_threads_deliver_everything_before_exit() -> None:
     lines, _ = run_script("listeners_running")
     assert lines == ["main returns", "heard 21000 exit [0]"]

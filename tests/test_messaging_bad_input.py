@@ -63,6 +63,8 @@ CALLS: dict[str, Callable[[Channel[Any], object], object]] = {
     "send": lambda ch, t: ch.send(3, timeout=t),
     "receive": lambda ch, t: ch.receive(timeout=t),
     "select": lambda ch, t: select(ch, timeout=t),
+    "send_many": lambda ch, t: ch.send_many([3, 4], timeout=t),
+    "receive_many": lambda ch, t: ch.receive_many(2, timeout=t),
 }
 
 
@@ -148,6 +150,21 @@ def test_port_bad_arguments_leave_it_working() -> None:
             b.receive(timeout=timeout)  # type: ignore[arg-type]
         with pytest.raises(error, match=match):
             b.wait_closed(timeout=timeout)  # type: ignore[arg-type]
+        with pytest.raises(error, match=match):
+            b.receive_many(3, timeout=timeout)  # type: ignore[arg-type]
+    for max_items, error in ((0, ValueError), (-2, ValueError), (2.0, TypeError),
+                             (False, TypeError), ("3", TypeError)):
+        with pytest.raises(error, match="max_items"):
+            b.receive_many(max_items)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="iterable"):
+        a.post_messages(None)  # type: ignore[arg-type]
+
+    def failing() -> Any:
+        yield "lost"
+        raise RuntimeError("the iterable failed")
+
+    with pytest.raises(RuntimeError, match="the iterable failed"):
+        a.post_messages(failing())  # nothing posted: read whole first
     with pytest.raises(ValueError, match="valid events: message, close"):
         b.on("messages", print)
     with pytest.raises(TypeError, match="callable"):

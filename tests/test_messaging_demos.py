@@ -64,6 +64,20 @@ def test_producer_consumer_demos(demo: object, capsys: pytest.CaptureFixture[str
     assert {"main", "producer", "consumer"} <= threads  # which thread did what
 
 
+def test_producer_consumer_full_speed_with_and_without_batches(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert producer_consumer.main(["--batch", "16", "--messages", "5000"]) == 0
+    out = capsys.readouterr().out
+    assert "moving 5,000 small messages" in out
+    assert "one by one" in out
+    assert "in batches of 16" in out
+    assert out.count("messages/s") == 2
+    with pytest.raises(SystemExit):
+        producer_consumer.main(["--batch", "0"])
+    assert "--batch and --messages must be at least 1" in capsys.readouterr().err
+
+
 def test_scale_option_is_validated(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         basic.main(["--scale", "0"])

@@ -137,15 +137,18 @@ def test_a_wake_up_token_taken_after_close_does_not_end_the_channel_early(
     # wake-up token for a worker blocked in receive(); items sent after it queue behind it; a
     # receiver that took that token once the channel was closed took it for the close token and
     # raised EndOfChannel with the items still queued.
-    from ftpool._channel import _Waker
+    from ftpool._context import ThreadState
+    from ftpool._wakeup import Wait
 
     channel: ftpool.Channel[int] = ftpool.Channel()
-    stop = ftpool.CancelToken()
-    stop.cancel("terminate()")
-    waker = _Waker(stop, thread_id=99)  # a terminated Worker that was blocked in receive()
-    channel._wake_blocked(waker)  # type: ignore[attr-defined]  # what terminate() does
+    state = ThreadState(thread_id=99)
+    state.stop.cancel("terminate()")
+    wait = Wait(state, channel)  # type: ignore[arg-type]  # a terminated Worker blocked in receive()
+    wait.stopped = True
+    channel._wake_blocked(wait)  # type: ignore[attr-defined]  # what terminate() does
     if target_left:
-        channel._target_left(waker)  # type: ignore[attr-defined]  # it left with an item
+        wait.handle = object()  # it left with an item: its wake-up finds nothing to release
+        channel._wake_blocked(wait)  # type: ignore[attr-defined]
     for i in range(5):
         channel.send(i)
     channel.close()

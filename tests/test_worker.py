@@ -441,4 +441,4 @@ def test_terminating_several_workers_blocked_on_one_channel_at_once() -> None:
         assert got.receive(timeout=5) == 7
         ch.close()
         assert workers[2].join(5) == 0
-        assert ch._targets == []  # type: ignore[attr-defined]
+        assert ch.stats().waiting_receivers == 0

@@ -5,15 +5,21 @@ are multiplied by ``--scale``. The main thread relays every item from the produc
 consumer in its ``"message"`` listener, as in the article. One difference: the article's consumer
 polls its queue every second; here it blocks in ``for message in parent_port()`` and wakes the
 moment an item arrives. Watch the consumer work on item i while the producer makes item i+1.
+
+``--batch N`` runs the same pipeline at full speed instead: a producer Worker moves ``--messages``
+small messages (default 1 000 000) to a consumer Worker through a MessageChannel, once one by one
+(``post_message``/``for msg in port``) and once in batches of N (``post_messages``/
+``receive_many(N)``), and prints the messages per second of each.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import ftpool
 
-from ._timeline import Timeline, iterations_for, parse_scale, spin
+from ._timeline import Timeline, demo_parser, iterations_for, spin
 
 ITEMS = 5
 PRODUCE_SECONDS = 1.5
@@ -50,10 +56,88 @@ def consumer_main() -> None:
         port.post_message({"type": "data", "data": result})
 
 
+def _pump_producer() -> None:
+    data = ftpool.worker_data()
+    port: ftpool.MessagePort = data["port"]
+    count: int = data["messages"]
+    batch: int = data["batch"]
+    if batch == 1:
+        post = port.post_message
+        for i in range(count):
+            post(i)
+    else:
+        post_many = port.post_messages
+        for start in range(0, count, batch):
+            post_many(range(start, min(count, start + batch)))
+    port.close()  # the consumer receives everything, then EndOfChannel
+
+
+def _pump_consumer() -> None:
+    data = ftpool.worker_data()
+    port: ftpool.MessagePort = data["port"]
+    batch: int = data["batch"]
+    received = 0
+    if batch == 1:
+        for _ in port:
+            received += 1
+    else:
+        receive_many = port.receive_many
+        while True:
+            try:
+                received += len(receive_many(batch))
+            except ftpool.EndOfChannel:
+                break
+    parent = ftpool.parent_port()
+    assert parent is not None
+    parent.post_message(received)
+
+
+def pump(messages: int, batch: int) -> float:
+    """Move ``messages`` small messages producer -> consumer (two Workers, one MessageChannel),
+    ``batch`` at a time (1: one by one); returns the messages per second."""
+    producer_end, consumer_end = ftpool.MessageChannel("pump")
+    started = time.perf_counter()
+    consumer = ftpool.Worker(
+        _pump_consumer, data={"port": consumer_end, "batch": batch}, name="pump-consumer"
+    )
+    producer = ftpool.Worker(
+        _pump_producer,
+        data={"port": producer_end, "messages": messages, "batch": batch},
+        name="pump-producer",
+    )
+    received = consumer.receive()
+    elapsed = time.perf_counter() - started
+    if (producer.join(), consumer.join()) != (0, 0) or received != messages:
+        raise RuntimeError(f"the pipeline lost messages: {received} of {messages} arrived")
+    return messages / elapsed
+
+
+def _full_speed(messages: int, batch: int) -> int:
+    print(f"moving {messages:,} small messages producer -> consumer (two Workers, one "
+          f"MessageChannel)")
+    one = pump(messages, 1)
+    print(f"  one by one (post_message / for msg in port): {one:12,.0f} messages/s")
+    many = pump(messages, batch)
+    print(f"  in batches of {batch} (post_messages / receive_many): {many:12,.0f} messages/s "
+          f"({many / one:.1f}x)")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """Run the demo; returns the exit code."""
     global timeline
-    scale = parse_scale(argv, "producer-consumer", __doc__ or "")
+    parser = demo_parser("producer-consumer", __doc__ or "")
+    parser.add_argument("--batch", type=int, default=None, metavar="N",
+                        help="move --messages small messages at full speed, one by one and in "
+                        "batches of N, and print messages per second")
+    parser.add_argument("--messages", type=int, default=1_000_000, metavar="M",
+                        help="how many messages --batch moves (default 1000000)")
+    args = parser.parse_args(argv)
+    if args.batch is not None:
+        if args.batch < 1 or args.messages < 1:
+            parser.error("--batch and --messages must be at least 1")
+        return _full_speed(args.messages, args.batch)
+    scale = args.scale
     produce = iterations_for(PRODUCE_SECONDS * scale)
     consume = iterations_for(CONSUME_SECONDS * scale)
     timeline = Timeline()

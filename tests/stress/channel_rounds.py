@@ -1,9 +1,10 @@
 """Stress rounds for Channel and select: many producers and consumers, bounded and unbounded,
-every form of send and receive, close and Worker.terminate mid-stream (see stress_engine.py for
-the engine and how to add a round)."""
+every form of send and receive (batches and coroutines too), close and Worker.terminate
+mid-stream (see stress_engine.py for the engine and how to add a round)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 import threading
@@ -11,11 +12,22 @@ from typing import Any
 
 from stress_engine import WAIT, PhasedRound, Scenario, start_thread
 
-from ftpool import Channel, ClosedError, EndOfChannel, Terminated, Worker, WouldBlock, select
+from ftpool import (
+    Channel,
+    ClosedError,
+    EndOfChannel,
+    Pool,
+    Terminated,
+    Worker,
+    WouldBlock,
+    select,
+)
 
-#: How a consumer receives: ``for item in channel``, receive(), receive(timeout=), or
-#: receive_nowait() falling back to receive().
-CONSUMER_MODES = ("iter", "receive", "timeout", "nowait")
+#: How a consumer receives: ``for item in channel``, receive(), receive(timeout=),
+#: receive_nowait() falling back to receive(), receive_many() (with and without a timeout), or
+#: ``async for`` in an event loop (only by plain threads: terminate() stops a Worker's ftpool
+#: waits, not its event loop).
+CONSUMER_MODES = ("iter", "receive", "timeout", "nowait", "many", "many_timeout", "async")
 
 
 class ChannelRound(PhasedRound):
@@ -41,7 +53,8 @@ class ChannelRound(PhasedRound):
         self.consumer_plan: list[tuple[str, bool]] = []
         for c in range(self.n_consumers):
             mode = rng.choice(CONSUMER_MODES)
-            self.consumer_plan.append((mode, bool(c and terminate_some and rng.random() < 0.6)))
+            as_worker = bool(c and terminate_some and rng.random() < 0.6 and mode != "async")
+            self.consumer_plan.append((mode, as_worker))
         # (seed, as a Worker) of each producer
         self.producer_plan: list[tuple[int, bool]] = []
         for _ in range(self.n_producers):
@@ -95,30 +108,51 @@ class ChannelRound(PhasedRound):
         channel = self.channel
         r = random.Random(seed)
         out = self.sent[p]
-        for s in range(self.per_producer):
+        s = 0
+        while s < self.per_producer:
             item = (p, s)
             how = r.random()
             try:
-                if how < 0.4:
+                if how < 0.3:
                     channel.send(item)
-                elif how < 0.7:
+                elif how < 0.5:
                     try:
                         channel.send_nowait(item)
                     except WouldBlock:
                         channel.send(item)
-                else:
+                elif how < 0.7:
                     while True:
                         try:
                             channel.send(item, timeout=r.choice([0, 0.0002, 0.002]))
                             break
                         except TimeoutError:
                             self.timeouts += 1
+                else:  # a batch of the next 1-16 items, maybe with a timeout
+                    batch = [(p, i) for i in range(s, min(self.per_producer, s + r.randint(1, 16)))]
+                    timeout = r.choice([None, None, 0.002])
+                    while batch:
+                        try:
+                            channel.send_many(batch, timeout=timeout)
+                            sent = len(batch)
+                        except TimeoutError as exc:
+                            self.timeouts += 1
+                            sent = getattr(exc, "sent", 0) if len(batch) > 1 else 0
+                        except (ClosedError, Terminated) as exc:
+                            out.extend(batch[: getattr(exc, "sent", 0)])
+                            raise
+                        out.extend(batch[:sent])
+                        s += sent
+                        batch = batch[sent:]
+                    if s >= self.trigger_at:
+                        self.trigger.set()
+                    continue
             except (ClosedError, Terminated):
                 return
             finally:
                 if s >= self.trigger_at:
                     self.trigger.set()
             out.append(item)  # only once send returned: no ftpool call in between
+            s += 1
 
     def consume(self, c: int, mode: str) -> None:
         """A consumer: receive in its mode until the end of the channel (or terminated)."""
@@ -137,14 +171,30 @@ class ChannelRound(PhasedRound):
                         got.append(channel.receive(timeout=0.002))
                     except TimeoutError:
                         self.timeouts += 1
-            else:
+            elif mode == "nowait":
                 while True:
                     try:
                         got.append(channel.receive_nowait())
                     except WouldBlock:
                         got.append(channel.receive())
+            elif mode == "many":
+                while True:
+                    got.extend(channel.receive_many(random.randint(1, 20)))
+            elif mode == "many_timeout":
+                while True:
+                    try:
+                        got.extend(channel.receive_many(random.randint(1, 20), timeout=0.002))
+                    except TimeoutError:
+                        self.timeouts += 1
+            else:
+                asyncio.run(self.consume_async(got))
         except (EndOfChannel, Terminated):
             return
+
+    async def consume_async(self, got: list[tuple[int, int]]) -> None:
+        """An ``async for`` consumer (its loop woken by the senders' threads)."""
+        async for item in self.channel:
+            got.append(item)
 
     # --- fault -------------------------------------------------------------------------------
 
@@ -263,7 +313,108 @@ class SelectRound(PhasedRound):
         rnd.tally.received += len(all_received)
 
 
+class BlockedTaskRound(PhasedRound):
+    """Pool tasks that receive from (or send to) a channel, one item each, while a producer feeds
+    it slowly: many tasks are blocked in receive(), send() on a full channel or select() when
+    their future is cancelled, their timeout= expires or the pool is terminated. Each stop must
+    end the wait at once, and no item may be lost or taken twice: an item is either received by
+    a task whose future has it as its result, or still in the channel at the end."""
+
+    def setup(self) -> None:
+        rng = self.rng
+        self.capacity = rng.choice([0, 1, 4])
+        self.channel: Channel[int] = Channel(self.capacity)
+        self.other: Channel[int] = Channel()  # select() also watches one that never gets items
+        self.n_tasks = rng.randint(4, 40)
+        self.how = [rng.choice(["receive", "select", "receive_many"]) for _ in range(self.n_tasks)]
+        self.stop = [rng.choice(["none", "cancel", "timeout", "none"]) for _ in range(self.n_tasks)]
+        # at most one item per task that stays to receive one, so no send waits forever
+        self.n_items = rng.randint(0, self.stop.count("none"))
+        self.terminate = rng.random() < 0.3
+        self.workers = rng.randint(2, 6)
+        self.sent: list[int] = []
+        self.rnd.setup = (f"Channel({self.capacity}), {self.n_tasks} blocked tasks on "
+                          f"{self.workers} workers, {self.n_items} items, terminate "
+                          f"{self.terminate}")
+
+    def task(self, index: int) -> list[int]:
+        # A task that times out discards its result (the pool fails its future), so timed tasks
+        # wait on `other`, which never gets an item: they test the wake-up, not the accounting.
+        how = self.how[index]
+        channel = self.other if self.stop[index] == "timeout" else self.channel
+        if how == "receive":
+            return [channel.receive()]
+        if how == "select":
+            return [select(channel, self.other)[1]]
+        return channel.receive_many(1)
+
+    def drive(self) -> None:
+        rnd = self.rnd
+        self.pool = Pool(max_workers=self.workers, task=self.task,
+                         thread_name_prefix=f"stress-bt-{rnd.label}")
+        self.futures = [
+            self.pool.run(i, timeout=0.002 if self.stop[i] == "timeout" else None)
+            for i in range(self.n_tasks)
+        ]
+        for i, future in enumerate(self.futures):
+            if self.stop[i] == "cancel":
+                future.cancel()
+        for item in range(self.n_items):
+            try:
+                self.channel.send(item, timeout=WAIT)
+            except TimeoutError:
+                raise rnd.hung(f"a send to Channel({self.capacity}) with tasks waiting to "
+                               f"receive: not within {WAIT} s") from None
+            self.sent.append(item)
+        if self.terminate:
+            try:
+                self.pool.terminate(timeout=WAIT)
+            except TimeoutError:
+                raise rnd.hung(f"Pool.terminate() with tasks blocked in channel waits: "
+                               f"not within {WAIT} s") from None
+        # ends every task still waiting (EndOfChannel)
+        self.channel.close()
+        self.other.close()
+        rnd.wait_futures(list(self.futures), "tasks blocked in channel waits")
+
+    def finish(self) -> None:
+        self.channel.close()
+        self.other.close()
+        pool = getattr(self, "pool", None)
+        if pool is not None:
+            pool.terminate()
+
+    def check(self) -> None:
+        rnd = self.rnd
+        received: list[int] = []
+        for future in self.futures:
+            if future.cancelled():
+                rnd.tally.outcomes["cancelled"] += 1
+                continue
+            error = future.exception()
+            if error is None:
+                received.extend(future.result())
+                rnd.tally.outcomes["result"] += 1
+            else:
+                rnd.tally.outcomes["exception"] += 1
+                if not isinstance(error, TimeoutError | EndOfChannel | Terminated):
+                    rnd.problem("violations", f"a blocked task ended with {error!r}")
+        leftover: list[int] = []
+        with contextlib.suppress(EndOfChannel):
+            while True:
+                leftover.append(self.channel.receive_nowait())
+        rnd.check_uniques(self.sent, received + leftover, "items through blocked pool tasks")
+        rnd.fault("blocked task cancelled", self.stop.count("cancel"))
+        rnd.fault("blocked task timed out", self.stop.count("timeout"))
+        if self.terminate:
+            rnd.fault("pool terminated with tasks blocked")
+        rnd.tally.tasks += self.n_tasks
+        rnd.tally.messages += len(self.sent)
+        rnd.tally.received += len(received) + len(leftover)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "channel": (ChannelRound,),
     "select": (SelectRound,),
+    "blocked_tasks": (BlockedTaskRound,),
 }

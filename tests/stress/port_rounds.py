@@ -22,7 +22,7 @@ class PortRound(PhasedRound):
         self.n_posters = rng.randint(1, 3)
         self.per = rng.randint(10, 400)
         self.use_listener = rng.random() < 0.7
-        self.n_receivers = rng.randint(0 if self.use_listener else 1, 2)
+        self.n_receivers = rng.randint(0 if self.use_listener else 1, 3)
         self.raise_every = rng.choice([0, 0, 7, 50])
         self.close_mid = rng.random() < 0.3
         self.close_side = rng.choice([self.a, self.b])
@@ -67,24 +67,34 @@ class PortRound(PhasedRound):
             raise StressError(f"listener raised on {message}")
 
     def post(self, p: int) -> None:
-        """A poster: post its messages on ``a`` until the channel is closed."""
-        for s in range(self.per):
+        """A poster: post its messages on ``a`` until the channel is closed (odd posters in
+        batches of up to 8 with post_messages: all of a batch or none of it)."""
+        s = 0
+        while s < self.per:
+            batch = [(p, i) for i in range(s, min(self.per, s + (1 + s % 8 if p % 2 else 1)))]
             try:
-                self.a.post_message((p, s))
+                if len(batch) == 1:
+                    self.a.post_message(batch[0])
+                else:
+                    self.a.post_messages(batch)
             except ClosedError:
                 return
             finally:
-                if s >= self.trigger_at:
+                if s + len(batch) - 1 >= self.trigger_at:
                     self.trigger.set()
-            self.posted[p].append((p, s))
+            self.posted[p].extend(batch)
+            s += len(batch)
 
     def receive(self, r: int) -> None:
-        """A receiver on ``b`` (odd ones iterate, even ones call receive())."""
+        """A receiver on ``b`` (r % 3: 0 calls receive(), 1 iterates, 2 calls receive_many())."""
         mine = self.got[r]
         with contextlib.suppress(EndOfChannel):
-            if r % 2:
+            if r % 3 == 1:
                 for message in self.b:
                     mine.append(message)
+            elif r % 3 == 2:
+                while True:
+                    mine.extend(self.b.receive_many(1 + r))
             else:
                 while True:
                     mine.append(self.b.receive())
