@@ -600,6 +600,7 @@ class DaskPool(concurrent.futures.Executor):
                     )
             # reserved before the submit, so that close() waits for it
             self._pending[key] = (task, None, time.perf_counter())  # type: ignore[arg-type]
+            self._queued_before = max(self._queued_before, len(self._pending) - self._threads)
             self._start_collector()
         try:
             dfut = self._client.submit(
@@ -777,7 +778,10 @@ class DaskPool(concurrent.futures.Executor):
             if not self._pending and not self._ending:
                 self._all_ended.notify_all()
             self._has_work.notify()  # the collector may leave
+            drained = self._drained()
         self._schedule_push()
+        if drained:
+            self._listeners.emit("drain")
 
     def _schedule_push(self) -> None:
         with self._lock:
@@ -1087,14 +1091,26 @@ def _reason_text(reason: object) -> str:
 
 
 def _connect(address: str, timeout: float | None) -> distributed.Client:
-    """A client of the scheduler at ``address``, or ``TimeoutError`` after ``timeout`` s."""
+    """A client of the scheduler at ``address``, or ``TimeoutError`` after ``timeout`` s.
+
+    The scheduler is probed first, on a temporary event loop in this thread: a ``Client`` that
+    fails to connect leaves its event-loop thread running, a probe leaves nothing behind.
+    """
+    seconds = timeout if timeout is not None else 3650 * 86400.0
+
+    async def probe() -> None:
+        comm = await distributed.comm.connect(address, timeout=seconds)
+        await comm.close()
+
     try:
-        return distributed.Client(
-            address, timeout=timeout if timeout is not None else "1 day", set_as_default=False
-        )
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # the usual case: no event loop runs in this thread
+            asyncio.run(probe())
+        return distributed.Client(address, timeout=seconds, set_as_default=False)
     except (OSError, asyncio.TimeoutError) as exc:
         raise TimeoutError(
             f"could not reach the Dask scheduler at {address!r} within {timeout} s ({exc}); "
             "start one (`dask scheduler`, then `dask worker ADDRESS`), check the address, or "
             "pass a longer connect_timeout"
-        ) from exc
+        ) from None

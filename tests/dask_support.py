@@ -79,7 +79,7 @@ def stop_cluster(cluster: Any, client: Any) -> None:
 # --- task functions (imported by name in the worker processes) ------------------------------------
 
 
-def context() -> dict[str, Any]:
+def context(_: object = None) -> dict[str, Any]:
     """What a task sees of ftpool's thread context, the GIL and its process."""
     import distributed
 
