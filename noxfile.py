@@ -71,8 +71,9 @@ def _env(session: nox.Session) -> dict[str, str]:
 
 
 def _install_optional(session: nox.Session, group: str) -> dict[str, str]:
-    """Install a dependency group that only some tests need. A failure does not fail the session:
-    it is logged, and the tests that need it skip, naming the reason (FTPOOL_<GROUP>_UNAVAILABLE)."""
+    """Install a dependency group that only some tests need. A failure does not fail the
+    session: it is logged, and the tests that need it skip, naming the reason (passed to them as
+    FTPOOL_<GROUP>_UNAVAILABLE)."""
     pyproject = nox.project.load_toml(ROOT / "pyproject.toml")
     deps = nox.project.dependency_groups(pyproject, group)
     try:

@@ -98,7 +98,8 @@ def gil_enabled() -> bool:
 
 
 def spin_until_cancelled(limit: float) -> str:
-    """Call check_cancelled() in a loop for up to ``limit`` s; 'not cancelled' if it never raised."""
+    """Call check_cancelled() in a loop for up to ``limit`` s ('not cancelled' if it never
+    raised)."""
     end = time.monotonic() + limit
     while time.monotonic() < end:
         ftpool.check_cancelled()

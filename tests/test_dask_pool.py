@@ -89,7 +89,7 @@ def test_a_pool_from_an_address_opens_and_closes_its_own_client(dask_client: Any
 def test_bad_input_is_refused_and_changes_nothing(dask_client: Any) -> None:
     from ftpool.dask import DaskPool
 
-    with pytest.raises(TypeError, match="distributed.Client or a scheduler address"):
+    with pytest.raises(TypeError, match=r"distributed\.Client or a scheduler address"):
         DaskPool(8786)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_queue"):
         DaskPool(dask_client, max_queue=0)
@@ -104,9 +104,10 @@ def test_bad_input_is_refused_and_changes_nothing(dask_client: Any) -> None:
             pool.map(abs, [1], chunksize=0)
         with pytest.raises(TypeError, match="CancelToken"):
             pool.run(1, name=None, cancel="no")  # type: ignore[arg-type]
-        with pytest.raises(ValueError, match="unknown|no event"):
+        with pytest.raises(ValueError, match=r"no event"):
             pool.on("nope", print)
-        assert pool.stats().completed == 0 and pool.stats().queued == 0
+        assert pool.stats().completed == 0
+        assert pool.stats().queued == 0
 
 
 def test_max_queue_raises_queue_full_and_drain_announces_room(
@@ -141,7 +142,8 @@ def test_thread_ids_are_stable_per_worker_thread(dask_client: Any) -> None:
         seen = list(pool.map(context, range(64), chunksize=1))
     by_thread: dict[tuple[int, str], set[int]] = {}
     for ctx in seen:
-        assert ctx["is_main_thread"] is False and ctx["worker_data"] is None
+        assert ctx["is_main_thread"] is False
+        assert ctx["worker_data"] is None
         by_thread.setdefault((ctx["pid"], ctx["worker"]), set()).add(ctx["thread_id"])
     assert len({ctx["pid"] for ctx in seen} - {os.getpid()}) >= 1
     for ids in by_thread.values():

@@ -46,7 +46,8 @@ def test_a_killed_worker_process_is_retried_elsewhere(
         assert wait_until(lambda: exited and created)
         assert dask_client.wait_for_workers(2, timeout=60) is None
         stats = pool.stats()
-        assert stats.completed == 1 and stats.failed == 0
+        assert stats.completed == 1
+        assert stats.failed == 0
 
 
 def test_a_task_that_kills_every_worker_fails_with_killed_worker(dask_client: Any) -> None:
@@ -87,13 +88,14 @@ def test_an_unpicklable_argument_is_refused_at_submit_naming_it(dask_client: Any
         with pytest.raises(TypeError, match="keyword argument 'key'"):
             pool.submit(sorted, [3, 1], key=lock)
         with pytest.raises(TypeError, match="the function"):
-            pool.submit(lambda: lock.locked())
+            pool.submit(lock.locked)
         with pytest.raises(TypeError, match=r"argument 0 \(lock"):
             pool.run(lock)
         with pytest.raises(TypeError, match="lock"):
             list(pool.map(abs, [1, lock]))
         # nothing was left behind, and the pool still works
-        assert pool.stats().queued == 0 and pool.stats().running == 0
+        assert pool.stats().queued == 0
+        assert pool.stats().running == 0
         assert pool.submit(abs, -2).result(timeout=30) == 2
 
 

@@ -128,11 +128,10 @@ def test_map_keeps_input_order(make_pool: PoolFactory) -> None:
 def test_map_raises_an_items_exception_at_that_item(make_pool: PoolFactory) -> None:
     pool = make_pool()
     results = pool.map(fail_on, range(40), chunksize=5)
-    seen = []
-    with pytest.raises(ValueError, match="bad item 13"):
-        for value in results:
-            seen.append(value)
+    seen = [next(results) for _ in range(13)]
     assert seen == list(range(13))
+    with pytest.raises(ValueError, match="bad item 13"):
+        next(results)
 
 
 def test_run_calls_the_task_or_a_named_handler(make_pool: PoolFactory) -> None:
@@ -156,13 +155,16 @@ def test_run_calls_the_task_or_a_named_handler(make_pool: PoolFactory) -> None:
         make_pool().run(1)  # no default task
 
 
-def test_cancel_of_a_queued_task_means_it_never_runs(make_pool: PoolFactory, tmp_path: Path) -> None:
+def test_cancel_of_a_queued_task_means_it_never_runs(
+    make_pool: PoolFactory, tmp_path: Path
+) -> None:
     pool = make_pool()
     blockers = occupy(pool, tmp_path, capacity(pool))
     ran = tmp_path / "queued-ran"
     queued = pool.submit(mark_and_spin, str(ran), 0.0)
     assert queued.cancel() is True
-    assert queued.cancelled() and queued.done()
+    assert queued.cancelled()
+    assert queued.done()
     with pytest.raises(cf.CancelledError):
         queued.result(timeout=0)
     for blocker in blockers:
@@ -303,7 +305,8 @@ def test_stats_count_what_ended(make_pool: PoolFactory) -> None:
     stats = pool.stats()
     assert stats.completed == 110
     assert stats.failed == 1
-    assert stats.queued == 0 and stats.running == 0
+    assert stats.queued == 0
+    assert stats.running == 0
     assert stats.run_time.count >= 1
     assert 0.0 <= stats.utilization <= 1.0
     with pytest.raises(AttributeError):

@@ -1,67 +1,6 @@
-"""``ftpool.dask.DaskPool``: the :class:`~ftpool.Pool` surface on a Dask ``distributed`` cluster.
-
-``from ftpool.dask import DaskPool`` needs the optional extra (``pip install 'ftpool[dask]'``, which
-installs ``distributed``); ``import ftpool`` alone never imports it. Code written for ``Pool`` runs
-unchanged: the same ``submit``/``map``/``run``/``broadcast`` calls, the same futures, and inside a
-task the same ``check_cancelled()``, ``thread_id()``, ``is_main_thread()`` and ``worker_data()``.
-
-How it works (one round trip per task is the scheduler's; nothing here adds another):
-
-* Every task is one Dask task whose key this pool chooses (``ftpool-<pool>-<n>``). It runs a small
-  wrapper on the Dask worker (:func:`_execute`) that installs an ftpool thread state for the task
-  (a :class:`_RemoteToken` as ``task_token``, the ``timeout=`` deadline as ``task_deadline``), calls
-  the function, and returns ``(result, run time)``. ``map`` sends chunks (Pool's chunking, reused
-  from ``ftpool._pool.map``), so tiny calls pay the scheduler's per-task cost once per chunk.
-* Cancelling reaches a running task through one ``distributed.Variable`` per pool, the *cancel
-  record* ``{key: reason}`` (``"*"`` means every task: ``terminate()``). The client writes it from
-  its event loop, never blocking the caller; a task's ``check_cancelled()`` reads a per-process
-  cached copy, refreshed at most every :data:`CANCEL_REFRESH_SECONDS` by whichever task thread
-  checks first (one scheduler round trip, about 1 ms, per refresh and process; the other threads
-  use the cached copy meanwhile and never wait). A ``timeout=`` is enforced on the worker itself
-  from the task's own start: no message is needed for it.
-* The client side is a :class:`~ftpool.PoolFuture` per task (``ftpool._pool.task.Task``), ended
-  exactly once from the Dask future's completion callback (Dask's callback thread).
-
-What is honoured only in part, and why:
-
-* ``Future.cancel()`` always ends a pending future cancelled at once and returns True: the client
-  cannot know, without a round trip, whether the task waits in the scheduler or already runs on a
-  worker. A waiting task is dropped by the scheduler; a running one is asked to stop (its next
-  ``check_cancelled()`` raises ``Cancelled``, within a few ms) and its result, if it still
-  returns one, is discarded.
-* ``timeout=`` counts from the task's start on the worker, as in ``Pool``, but the future fails
-  with ``TimeoutError`` when the task notices (its next ``check_cancelled()``, or its return),
-  not at the instant of expiry: the client does not see the start instant.
-* A task blocked in an ftpool wait (a ``Channel`` inside the task) is woken by its ``timeout=``
-  deadline but by a cancel only once it checks again: nothing pushes the cancel record to a
-  worker. Channels, ports, ``Worker`` and ``SharedBuffer`` stay within one process: they cannot
-  connect a task on one machine with a thread on another.
-* ``stats()``: the cluster's threads stand for ``workers``; ``queued``/``running`` are estimates
-  (this pool's unfinished tasks beyond / within the cluster's thread count); ``wait_time`` is the
-  submit-to-result latency minus the run time (scheduling and transfer included). One scheduler
-  round trip to count the threads.
-* ``max_queue=N``: ``submit``/``run`` raise ``QueueFull`` once N tasks wait by that estimate;
-  ``map``/``imap_unordered`` keep at most N chunks in flight, as in ``Pool``.
-* Events: ``"drain"`` when the estimated queue empties, ``"error"`` for errors outside any task
-  (on Dask's callback thread); ``"worker_create"``/``"worker_exit"`` (with the worker's address)
-  when the scheduler adds or removes a Dask worker, through the scheduler's ``"all"`` event topic
-  (on the client's event loop: do not block in them).
-* ``broadcast(fn, *args)`` runs once on every Dask worker *process* known now (pinned there with
-  ``workers=``), not once per thread.
-* Inside a task: ``is_main_thread()`` is False; ``thread_id()`` is a unique id per Dask worker
-  thread *within its worker process* (ids start at 1 in every process; use
-  ``distributed.get_worker().address`` to tell processes apart); ``worker_data()`` is None, as in
-  a ``Pool`` worker.
-
-Faults: a worker process that dies while it runs a task makes the scheduler run it again on
-another worker (``distributed.scheduler.allowed-failures`` times); after that the future fails
-with ``distributed.KilledWorker`` (with a note naming the task). A scheduler that cannot be
-reached raises ``TimeoutError`` from ``DaskPool(address)`` within ``connect_timeout``. A function
-or argument that cannot be pickled raises ``TypeError`` from ``submit``/``run``, naming it. If the
-cluster drops a task (the scheduler connection is lost), its future fails with :class:`TaskLost`.
-
-Running the workers: each Dask worker process runs tasks on ``--nthreads`` threads; on 3.13t with
-``PYTHON_GIL=0`` they run Python code in parallel. See README ("Beyond one machine").
+"""The client side of :class:`~ftpool.dask.DaskPool`: the executor façade, the futures and their
+completion, cancelling, closing, handlers, events and stats. What runs on the workers is in
+``ftpool.dask.remote``; what is honoured only in part is listed in ``ftpool.dask``'s docstring.
 """
 
 from __future__ import annotations
@@ -73,39 +12,28 @@ import itertools
 import pickle
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Literal, ParamSpec, TypeVar, overload
 
-try:
-    import distributed
-    from distributed import Variable
-except ImportError as _missing:  # pragma: no cover - exercised in a subprocess test
-    raise ImportError(
-        "ftpool.dask needs the 'distributed' package: pip install 'ftpool[dask]' (or "
-        "pip install distributed)"
-    ) from _missing
+import cloudpickle  # a dependency of distributed
+import distributed
+from distributed import Variable
 
-from ._context import (
-    CancelToken,
-    ThreadState,
-    current_state,
-    new_thread_id,
-    set_state,
-)
-from ._errors import Cancelled, FtpoolError, QueueFull
-from ._events import Listeners, report
-from ._pool.core import PoolClosedError
-from ._pool.map import imap_unordered as _imap_unordered
-from ._pool.map import map_ordered as _map_ordered
-from ._pool.pool import UnknownHandlerError
-from ._pool.stats import PoolStats, TimingSummary, WorkerCounters
-from ._pool.task import FUTURE_CANCEL_REASON, ChunkResult, ChunkTask, PoolFuture, Task
-from ._timeouts import check_timeout
+from .._context import CancelToken
+from .._errors import FtpoolError, QueueFull
+from .._events import Listeners, report
+from .._pool.core import PoolClosedError
+from .._pool.map import imap_unordered as _imap_unordered
+from .._pool.map import map_ordered as _map_ordered
+from .._pool.pool import UnknownHandlerError
+from .._pool.stats import PoolStats, TimingSummary, WorkerCounters
+from .._pool.task import FUTURE_CANCEL_REASON, ChunkTask, PoolFuture, Task
+from .._timeouts import check_timeout
+from .remote import ALL_TASKS, REFRESH_TIMEOUT, execute
 
-__all__ = ["CANCEL_REFRESH_SECONDS", "DaskPool", "TaskLost"]
+__all__ = ["CONNECT_TIMEOUT", "DaskPool", "TaskLost"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -113,13 +41,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EVENTS = ("drain", "worker_create", "worker_exit", "error")
 
-#: A task's ``check_cancelled()`` refreshes its process's copy of the cancel record at most this
-#: often (seconds); between refreshes it reads the cached copy (a dict lookup).
-CANCEL_REFRESH_SECONDS = 0.005
-#: How long a refresh waits for the scheduler before keeping the old copy (seconds).
-REFRESH_TIMEOUT = 1.0
-#: The cancel record key that cancels every task of the pool (``terminate()``).
-ALL_TASKS = "*"
 #: Cancel-record entries older than this are dropped at the next write (seconds): the record stays
 #: small, and a task still running that long after its cancel has had many checks to see it.
 CANCEL_RECORD_TTL = 300.0
@@ -129,204 +50,11 @@ CONNECT_TIMEOUT = 10.0
 TERMINATE_REASON = "DaskPool.terminate() was called"
 CANCEL_FUTURES_REASON = "the pool was shut down with cancel_futures=True"
 
-_monotonic = time.monotonic
-
 
 class TaskLost(FtpoolError):
     """The cluster dropped a task without a result or an error: the scheduler connection was
     lost, the cluster was restarted, or another client cancelled the key. Run it again (on a
     new pool if this one's client is closed)."""
-
-
-# --- the worker side: runs in the Dask worker processes ------------------------------------------
-
-
-class _CancelRecord:
-    """One pool's cancel record as seen by one worker process: a cached copy of the pool's
-    ``Variable``, refreshed at most every :data:`CANCEL_REFRESH_SECONDS`."""
-
-    __slots__ = ("_variable", "entries", "lock", "name", "refreshed")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.lock = threading.Lock()  # held by the one thread refreshing; never waited for
-        self.entries: Mapping[str, Any] = {}
-        self.refreshed = -1e9
-        self._variable: Variable | None = None
-
-    def peek(self, key: str) -> object:
-        """The reason ``key`` (or every task) was cancelled, from the cached copy; None if not."""
-        entries = self.entries
-        entry = entries.get(key) or entries.get(ALL_TASKS)
-        return None if entry is None else entry[0]
-
-    def lookup(self, key: str) -> object:
-        """As :meth:`peek`, refreshing the copy first when it is stale and no other thread of
-        this process is refreshing it (then the stale copy answers: no waiting)."""
-        if _monotonic() - self.refreshed >= CANCEL_REFRESH_SECONDS and self.lock.acquire(False):
-            try:
-                self._refresh()
-            finally:
-                self.lock.release()
-        return self.peek(key)
-
-    def _refresh(self) -> None:
-        try:
-            variable = self._variable
-            if variable is None:
-                variable = self._variable = Variable(self.name, client=distributed.get_client())
-            value = variable.get(timeout=REFRESH_TIMEOUT)
-        except Exception:  # unreachable scheduler, deleted record: keep the last copy
-            value = None
-        if isinstance(value, dict):
-            self.entries = value
-        self.refreshed = _monotonic()
-
-
-_records: dict[str, _CancelRecord] = {}
-_records_lock = threading.Lock()  # guards _records
-
-
-def _record_for(name: str) -> _CancelRecord:
-    record = _records.get(name)
-    if record is None:
-        with _records_lock:
-            record = _records.setdefault(name, _CancelRecord(name))
-    return record
-
-
-class _RemoteToken(CancelToken):
-    """The ``task_token`` of a task running on a Dask worker: a :class:`~ftpool.CancelToken`
-    that also becomes cancelled when the pool's cancel record names its task (seen within
-    :data:`CANCEL_REFRESH_SECONDS`) or when its ``timeout=`` deadline passes."""
-
-    __slots__ = ("_deadline", "_key", "_record", "_timeout")
-
-    def __init__(
-        self, record: _CancelRecord, key: str, deadline: float | None, timeout: float | None
-    ) -> None:
-        super().__init__()
-        self._record = record
-        self._key = key
-        self._deadline = deadline
-        self._timeout = timeout
-
-    @property
-    def cancelled(self) -> bool:
-        """True once the task is cancelled or past its deadline; refreshes the record cheaply."""
-        if self._cancelled:
-            return True
-        deadline = self._deadline
-        if deadline is not None and _monotonic() >= deadline:
-            self.cancel(_timeout_error(self._timeout))
-            return True
-        reason = self._record.lookup(self._key)
-        if reason is not None:
-            self.cancel(reason)
-            return True
-        return False
-
-    def raise_if_cancelled(self) -> None:
-        """Raise :class:`~ftpool.Cancelled` once :attr:`cancelled` is True."""
-        if self.cancelled:
-            raise Cancelled(self._reason)
-
-
-def _timeout_error(timeout: float | None) -> TimeoutError:
-    return TimeoutError(f"the task ran longer than its timeout of {timeout} s and was cancelled")
-
-
-class _WorkerLocal(threading.local):
-    state: ThreadState | None = None  # this Dask worker thread's ftpool state (a stable id)
-
-
-_worker_local = _WorkerLocal()
-
-
-def _execute(
-    record_name: str,
-    key: str,
-    timeout: float | None,
-    chunk: bool,
-    fn: Callable[..., Any],
-    args: Any,
-    kwargs: Any,
-) -> tuple[bool, Any, float]:
-    """Run one pool task on a Dask worker thread; returns ``(ok, result or exception, run time
-    in seconds)``. The task's exception is returned, not raised (with the worker's traceback as a
-    note): Dask then logs nothing, and sends it back with the result.
-
-    For a chunk (``chunk=True``), ``args`` is ``(items, star)`` and the result a ``ChunkResult``.
-    The exception is ``TimeoutError`` when the task ran past its ``timeout=``, ``Cancelled`` when
-    it was cancelled (the client has already ended its future then).
-    """
-    record = _record_for(record_name)
-    state = _worker_local.state
-    if state is None:
-        state = _worker_local.state = ThreadState(new_thread_id())
-    previous = current_state()
-    started = _monotonic()
-    deadline = None if timeout is None else started + timeout
-    token = _RemoteToken(record, key, deadline, timeout)
-    state.task_token = token
-    state.task_deadline = deadline
-    set_state(state)
-    try:
-        reason = record.peek(key)  # cancelled while it waited (no refresh: no round trip)
-        if reason is not None:
-            raise Cancelled(reason)
-        result = _run_chunk(token, fn, *args) if chunk else fn(*args, **kwargs)
-    except Exception as exc:
-        elapsed = _monotonic() - started
-        if (
-            isinstance(exc, concurrent.futures.CancelledError)
-            and token._cancelled
-            and isinstance(token._reason, TimeoutError)
-        ):
-            return False, _timeout_error(timeout), elapsed
-        exc.add_note(_remote_traceback(exc))
-        return False, exc, elapsed
-    finally:
-        state.task_token = None
-        state.task_deadline = None
-        set_state(previous)
-    elapsed = _monotonic() - started
-    if deadline is not None and elapsed > timeout:  # type: ignore[operator]
-        return False, _timeout_error(timeout), elapsed
-    return True, result, elapsed
-
-
-def _remote_traceback(exc: BaseException) -> str:
-    try:
-        where = distributed.get_worker().address
-    except ValueError:
-        where = "?"
-    text = "".join(traceback.format_exception(exc)).rstrip()
-    return f"(ftpool: raised on the Dask worker {where}; its traceback there:)\n{text}"
-
-
-def _run_chunk(
-    token: _RemoteToken, fn: Callable[..., Any], items: list[Any], star: bool
-) -> ChunkResult:
-    """A ``map`` chunk on the worker: as ``ChunkTask.execute``, checking ``token`` between
-    slices of ``ChunkTask.CHECK_EVERY`` items."""
-    out: list[Any] = []
-    extend = out.extend
-    apply: Callable[..., Any] = itertools.starmap if star else map
-    step = ChunkTask.CHECK_EVERY
-    try:
-        for start in range(0, len(items), step):
-            if token.cancelled:
-                raise Cancelled(token.reason)
-            extend(apply(fn, items[start : start + step]))
-    except BaseException as exc:
-        if token._cancelled and isinstance(exc, concurrent.futures.CancelledError):
-            raise
-        return out, exc
-    return out, None
-
-
-# --- the client side -----------------------------------------------------------------------------
 
 
 def _describe(obj: object) -> str:
@@ -340,8 +68,6 @@ def _unpicklable(
     error: BaseException, fn: object, args: tuple[Any, ...], kwargs: Mapping[str, Any]
 ) -> TypeError:
     """A clear ``TypeError`` naming which of the call's parts cannot be sent to the cluster."""
-    import cloudpickle  # distributed depends on it
-
     parts: list[tuple[str, object]] = [("the function", fn)]
     parts += [(f"argument {index}", arg) for index, arg in enumerate(args)]
     parts += [(f"keyword argument {name!r}", value) for name, value in kwargs.items()]
@@ -445,7 +171,7 @@ class DaskPool(concurrent.futures.Executor):
         try:
             self._variable = Variable(self._record_name, client=client)
             self._variable.set({})
-            self._threads = max(1, sum(client.nthreads().values()))
+            self._threads: int = max(1, sum(client.nthreads().values()))
         except BaseException:
             if owns:
                 client.close()
@@ -599,12 +325,12 @@ class DaskPool(concurrent.futures.Executor):
                         "'drain' when its queue empties), or raise max_queue"
                     )
             # reserved before the submit, so that close() waits for it
-            self._pending[key] = (task, None, time.perf_counter())  # type: ignore[arg-type]
+            self._pending[key] = (task, None, time.perf_counter())
             self._queued_before = max(self._queued_before, len(self._pending) - self._threads)
             self._start_collector()
         try:
             dfut = self._client.submit(
-                _execute, self._record_name, key, timeout, chunk, fn, args, kwargs,
+                execute, (self._record_name, key, timeout, chunk), fn, args, kwargs,
                 key=key, pure=False, workers=workers, allow_other_workers=False,
             )
         except BaseException as exc:
@@ -808,7 +534,8 @@ class DaskPool(concurrent.futures.Executor):
                     return
                 self._dirty = False
                 now = time.monotonic()
-                for key in [k for k, (_, at) in self._record.items() if now - at > CANCEL_RECORD_TTL]:
+                old = [k for k, (_, at) in self._record.items() if now - at > CANCEL_RECORD_TTL]
+                for key in old:
                     del self._record[key]
                 value = {key: list(entry) for key, entry in self._record.items()}
                 futures, self._to_cancel = self._to_cancel, []
@@ -1108,7 +835,7 @@ def _connect(address: str, timeout: float | None) -> distributed.Client:
         except RuntimeError:  # the usual case: no event loop runs in this thread
             asyncio.run(probe())
         return distributed.Client(address, timeout=seconds, set_as_default=False)
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError) as exc:
         raise TimeoutError(
             f"could not reach the Dask scheduler at {address!r} within {timeout} s ({exc}); "
             "start one (`dask scheduler`, then `dask worker ADDRESS`), check the address, or "
