@@ -30,4 +30,9 @@ DEMOS: dict[str, tuple[str, str]] = {
     # the pool
     "pool": ("pool", "the article's 5-consumer pool: round-robin dealing, 'end' broadcast"),
     "piscina": ("piscina", "Pool.run, named handlers, cancellation, timeouts, map and stats"),
+    # beyond one machine (needs ftpool[dask])
+    "cluster": (
+        "cluster",
+        "the article's pool scenario on a local Dask cluster through DaskPool (ftpool[dask])",
+    ),
 }
