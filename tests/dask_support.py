@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 
 import ftpool
-from ftpool._runtime import free_threaded_build
 
 WORKERS = 2
 THREADS_PER_WORKER = 2
@@ -42,16 +41,10 @@ def start_cluster() -> tuple[Any, Any]:
     distributed = require_distributed()
     import dask
 
-    env = {"PYTHON_GIL": "0"} if free_threaded_build() else {}
+    from ftpool.dask import local_cluster
+
     with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
-        cluster = distributed.LocalCluster(
-            n_workers=WORKERS,
-            threads_per_worker=THREADS_PER_WORKER,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            env=env,
-        )
+        cluster = local_cluster(WORKERS, THREADS_PER_WORKER)
     client = distributed.Client(cluster, set_as_default=False)
     client.wait_for_workers(WORKERS, timeout=60)
     # distributed starts its callback thread on first use; start it now, outside any test

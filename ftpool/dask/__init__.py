@@ -76,7 +76,7 @@ except ImportError as _missing:
         "pip install distributed)"
     ) from _missing
 
-from .pool import CONNECT_TIMEOUT, DaskPool, TaskLost
+from .pool import CONNECT_TIMEOUT, DaskPool, TaskLost, local_cluster
 from .remote import CANCEL_REFRESH_SECONDS
 
-__all__ = ["CANCEL_REFRESH_SECONDS", "CONNECT_TIMEOUT", "DaskPool", "TaskLost"]
+__all__ = ["CANCEL_REFRESH_SECONDS", "CONNECT_TIMEOUT", "DaskPool", "TaskLost", "local_cluster"]

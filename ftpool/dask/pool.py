@@ -30,10 +30,11 @@ from .._pool.map import map_ordered as _map_ordered
 from .._pool.pool import UnknownHandlerError
 from .._pool.stats import PoolStats, TimingSummary, WorkerCounters
 from .._pool.task import FUTURE_CANCEL_REASON, ChunkTask, PoolFuture, Task
+from .._runtime import free_threaded_build, usable_cores
 from .._timeouts import check_timeout
 from .remote import ALL_TASKS, REFRESH_TIMEOUT, execute
 
-__all__ = ["CONNECT_TIMEOUT", "DaskPool", "TaskLost"]
+__all__ = ["CONNECT_TIMEOUT", "DaskPool", "TaskLost", "local_cluster"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -841,3 +842,30 @@ def _connect(address: str, timeout: float | None) -> distributed.Client:
             "start one (`dask scheduler`, then `dask worker ADDRESS`), check the address, or "
             "pass a longer connect_timeout"
         ) from None
+
+
+def local_cluster(workers: int = 2, threads: int | None = None, **kwargs: Any) -> Any:
+    """Start a ``distributed.LocalCluster`` for a :class:`DaskPool` on this machine: ``workers``
+    processes with ``threads`` threads each (default: the usable cores shared out, at least 1),
+    listening on 127.0.0.1 only, no dashboard (the scheduler's HTTP endpoint on a free loopback
+    port). On a free-threaded build the worker processes get ``PYTHON_GIL=0``, so their threads
+    run Python code in parallel. Blocks until the workers are up (a few seconds); ``kwargs`` go to
+    ``LocalCluster``. Close it with ``cluster.close()`` or a ``with`` block."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    if threads is None:
+        threads = max(1, usable_cores() // workers)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an int >= 1 or None, got {threads!r}")
+    env = {"PYTHON_GIL": "0"} if free_threaded_build() else {}
+    options: dict[str, Any] = {
+        "n_workers": workers,
+        "threads_per_worker": threads,
+        "processes": True,
+        "host": "127.0.0.1",
+        "dashboard_address": None,
+        "scheduler_kwargs": {"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+        "env": env,
+    }
+    options.update(kwargs)
+    return distributed.LocalCluster(**options)

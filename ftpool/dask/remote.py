@@ -55,10 +55,11 @@ class _CancelRecord:
         entry = entries.get(key) or entries.get(ALL_TASKS)
         return None if entry is None else entry[0]
 
-    def lookup(self, key: str) -> object:
-        """As :meth:`peek`, refreshing the copy first when it is stale and no other thread of
-        this process is refreshing it (then the stale copy answers: no waiting)."""
-        if _monotonic() - self.refreshed >= CANCEL_REFRESH_SECONDS and self.lock.acquire(False):
+    def lookup(self, key: str, now: float) -> object:
+        """As :meth:`peek`, refreshing the copy first when it is stale at ``now`` (monotonic)
+        and no other thread of this process is refreshing it (then the stale copy answers: no
+        waiting)."""
+        if now - self.refreshed >= CANCEL_REFRESH_SECONDS and self.lock.acquire(False):
             try:
                 self._refresh()
             finally:
@@ -111,11 +112,12 @@ class RemoteToken(CancelToken):
         """True once the task is cancelled or past its deadline; refreshes the record cheaply."""
         if self._cancelled:
             return True
+        now = _monotonic()
         deadline = self._deadline
-        if deadline is not None and _monotonic() >= deadline:
+        if deadline is not None and now >= deadline:
             self.cancel(_timeout_error(self._timeout))
             return True
-        reason = self._record.lookup(self._key)
+        reason = self._record.lookup(self._key, now)
         if reason is not None:
             self.cancel(reason)
             return True

@@ -25,13 +25,12 @@ from typing import Any
 
 import ftpool
 from ftpool import MessageChannel, MessagePort, Worker
-from ftpool._runtime import free_threaded_build
 
 try:  # the optional extra; main() says how to install it
     import distributed
 
     import ftpool.dask.remote  # what the tasks need in the worker processes
-    from ftpool.dask import DaskPool
+    from ftpool.dask import DaskPool, local_cluster
 except ImportError:
     distributed = None
 
@@ -171,14 +170,7 @@ def main(argv: list[str]) -> int:
             f"starting a local Dask cluster: {args.workers} worker processes x {args.threads} "
             "threads on 127.0.0.1"
         )
-        cluster = distributed.LocalCluster(
-            n_workers=args.workers,
-            threads_per_worker=args.threads,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            env={"PYTHON_GIL": "0"} if free_threaded_build() else {},
-        )
+        cluster = local_cluster(args.workers, args.threads)
     client = distributed.Client(cluster if cluster is not None else args.address,
                                 set_as_default=False)
     try:
