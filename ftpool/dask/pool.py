@@ -460,11 +460,11 @@ class DaskPool(concurrent.futures.Executor):
             idle = not self._pending and not self._ending
             if idle:
                 self._all_ended.notify_all()
-            release = idle and self._closed and self._owns_client
+            release = idle and self._closed and not self._released
         task.release()
         if drained:
             self._listeners.emit("drain")
-        if release:  # shutdown(wait=False) of a pool with its own client: the last task ended
+        if release:  # after shutdown(wait=False): the last task ended, release the pool
             self._release()
 
     def _idle(self) -> bool:

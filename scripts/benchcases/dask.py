@@ -6,6 +6,8 @@
   per-task cost; ``map`` pays it per chunk.
 - ``dask.roundtrip``: ``submit(no-op).result()`` one at a time, microseconds per task: the fixed
   overhead of one task (client -> scheduler -> worker -> client).
+- ``dask.payload``: milliseconds per task whose argument is 1 KB, 1 MB or 16 MB of bytes (pickled
+  and sent to a worker process over loopback TCP).
 - ``dask.check_cancelled``: nanoseconds per ``check_cancelled()`` inside a running task, Pool
   against DaskPool (a cached read, refreshed from the scheduler at most every 5 ms).
 - ``dask.cpu_scaling``: 16 pure-Python CPU tasks (~200 ms each, quick ~80 ms) on DaskPool
@@ -157,6 +159,19 @@ def _check_cancelled(quick: bool) -> dict[str, float]:
         }
 
 
+def _payload(quick: bool) -> dict[str, float]:
+    repeats = 5 if quick else 20
+    results: dict[str, float] = {}
+    with DaskPool(_client(2, 1)) as dpool:
+        for label, size in (("1 KB", 1 << 10), ("1 MB", 1 << 20), ("16 MB", 16 << 20)):
+            data = bytes(size)
+            started = time.perf_counter()
+            for _ in range(repeats):
+                dpool.submit(len, data).result()
+            results[f"DaskPool {label}"] = (time.perf_counter() - started) / repeats * 1e3
+    return results
+
+
 def _run(pool: Any, iterations: int) -> float:
     started = time.perf_counter()
     for future in [pool.submit(cpu_work, iterations) for _ in range(TASKS)]:
@@ -207,6 +222,17 @@ else:
             higher_is_better=False,
             ratios=[("DaskPool", "Pool"), ("DaskPool", "distributed Client.submit")],
             target="(informative: one task's fixed overhead)",
+            repeats=3,
+        ),
+        Case(
+            name="dask.payload",
+            description="submit(len, bytes(N)).result() one at a time on DaskPool (2 processes, "
+            "loopback): the argument is pickled and sent to a worker process; ms per task "
+            "(Pool passes a reference: no copy)",
+            run=_payload,
+            unit="ms",
+            higher_is_better=False,
+            target="(informative: the cost of data per task)",
             repeats=3,
         ),
         Case(
