@@ -117,3 +117,11 @@ def die_once(marker: str) -> int:
 def die_always() -> None:
     """Kill the worker process running it, every time."""
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def spin_and_mark_end(path: str, limit: float) -> str:
+    """As :func:`mark_and_spin`, and write ``path + '.end'`` however the task ends."""
+    try:
+        return mark_and_spin(path, limit)
+    finally:
+        Path(path + ".end").write_text("ended")

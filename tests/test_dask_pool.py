@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dask_support import context, gil_enabled, mark_and_spin, require_distributed
+from dask_support import (
+    context,
+    gil_enabled,
+    mark_and_spin,
+    require_distributed,
+    spin_and_mark_end,
+)
 
 from ftpool import PoolStats, QueueFull
 from ftpool._runtime import free_threaded_build
@@ -194,3 +200,22 @@ def test_a_running_task_sees_a_cancel_within_milliseconds(
         # the task stops (its thread is free again) well before its 60 s: the next task runs
         assert pool.submit(abs, -1).result(timeout=30) == 1
         assert pool.stats().cancelled == 1
+
+
+def test_a_task_cancelled_just_before_close_still_stops(dask_client: Any, tmp_path: Path) -> None:
+    from ftpool.dask import DaskPool
+
+    mark = tmp_path / "task"
+    pool = DaskPool(dask_client)
+    future = pool.submit(spin_and_mark_end, str(mark), 60.0)
+    deadline = time.monotonic() + 30
+    while not mark.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    future.cancel()
+    pool.close()  # at once: the cancel record must outlive the pool for the task to see it
+    end = Path(str(mark) + ".end")
+    deadline = time.monotonic() + 20
+    while not end.exists():
+        assert time.monotonic() < deadline, "the cancelled task never stopped"
+        time.sleep(0.01)

@@ -20,9 +20,13 @@ How it works (one round trip per task is the scheduler's; nothing here adds anot
   cached copy, refreshed at most every :data:`CANCEL_REFRESH_SECONDS` by whichever task thread
   checks first (one scheduler round trip, about 1 ms, per refresh and process; the other threads
   use the cached copy meanwhile and never wait). A ``timeout=`` is enforced on the worker itself
-  from the task's own start: no message is needed for it.
+  from the task's own start: no message is needed for it. Closing a pool deletes its record,
+  unless it names a task (a cancelled task may still be running until it sees its entry): then
+  the record, a few dozen bytes per cancelled task, stays on the scheduler.
 * The client side is a :class:`~ftpool.PoolFuture` per task (``ftpool._pool.task.Task``), ended
-  exactly once from the Dask future's completion callback (Dask's callback thread).
+  exactly once by the pool's collector thread: Dask's completion callbacks hand the finished
+  tasks over, and the collector fetches each batch's results in one ``gather``. So done-callbacks
+  of these futures run on that thread (``ftpool-<pool>-results``): do not block in them.
 
 What is honoured only in part, and why:
 

@@ -625,12 +625,17 @@ class DaskPool(concurrent.futures.Executor):
         return True
 
     def _release(self, *, keep_record: bool = False) -> None:
-        """Once nothing is pending: drop the cancel record (unless running tasks may still need
-        it) and close the client this pool opened."""
+        """Once nothing is pending: drop the cancel record and close the client this pool opened.
+
+        A record that names a task is kept (a few dozen bytes per task on the scheduler, for the
+        cluster's lifetime): a cancelled task may still run on a worker until it sees its entry.
+        Deleted, it would never see it and would run to its end.
+        """
         with self._lock:
             if self._released:
                 return
             self._released = True
+            keep_record = keep_record or bool(self._record)
         self._flush(REFRESH_TIMEOUT)
         if not keep_record:
             try:
