@@ -181,6 +181,8 @@ def test_stats_describe_the_cluster(dask_client: Any) -> None:
         assert stats.workers == stats.max_workers == sum(dask_client.nthreads().values())
         assert stats.idle_workers == stats.workers
         assert "DaskPool open" in repr(pool)
+    with DaskPool(dask_client, max_queue="auto") as pool:
+        assert pool.max_queue == stats.workers**2  # Piscina's rule, as Pool's "auto"
 
 
 def test_a_running_task_sees_a_cancel_within_milliseconds(

@@ -66,9 +66,10 @@ def _describe(obj: object) -> str:
 
 
 def _unpicklable(
-    error: BaseException, fn: object, args: tuple[Any, ...], kwargs: Mapping[str, Any]
-) -> TypeError:
-    """A clear ``TypeError`` naming which of the call's parts cannot be sent to the cluster."""
+    fn: object, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> TypeError | None:
+    """A clear ``TypeError`` naming which of the call's parts cannot be sent to the cluster
+    (None when each can be pickled: the submit failed for another reason)."""
     parts: list[tuple[str, object]] = [("the function", fn)]
     parts += [(f"argument {index}", arg) for index, arg in enumerate(args)]
     parts += [(f"keyword argument {name!r}", value) for name, value in kwargs.items()]
@@ -82,7 +83,7 @@ def _unpicklable(
                 "other processes: pass picklable data (create locks, files and connections "
                 "inside the task)"
             )
-    return TypeError(f"cannot send the task to the Dask cluster: {error}")
+    return None
 
 
 class DaskPool(concurrent.futures.Executor):
@@ -96,7 +97,9 @@ class DaskPool(concurrent.futures.Executor):
       waiting up to ``connect_timeout`` seconds for the scheduler, then ``TimeoutError``; it
       closes that client when it is closed or shut down).
     * ``task``, ``handlers``, ``@pool.handler``: as in ``Pool`` (what :meth:`run` calls).
-    * ``max_queue``: see the module docstring (an estimate on a cluster); None: unbounded.
+    * ``max_queue``: see the module docstring (an estimate on a cluster); ``"auto"``: the
+      cluster's threads squared when the pool is created (Piscina's rule, as ``Pool``); None:
+      unbounded.
 
     The functions and arguments must be picklable (they travel to other processes), and the
     workers must be able to import ftpool and the task's module (install ftpool on them).
@@ -111,7 +114,7 @@ class DaskPool(concurrent.futures.Executor):
         *,
         task: Callable[[Any], Any] | None = None,
         handlers: Mapping[str, Callable[[Any], Any]] | None = None,
-        max_queue: int | None = None,
+        max_queue: int | Literal["auto"] | None = None,
         connect_timeout: float | None = CONNECT_TIMEOUT,
     ) -> None:
         if task is not None and not callable(task):
@@ -125,9 +128,9 @@ class DaskPool(concurrent.futures.Executor):
         for name, fn in (handlers or {}).items():
             _check_handler(name, fn)
             registry[name] = fn
-        if max_queue is not None:
+        if max_queue is not None and max_queue != "auto":
             if isinstance(max_queue, bool) or not isinstance(max_queue, int):
-                raise TypeError(f"max_queue must be an int or None, got {max_queue!r}")
+                raise TypeError(f"max_queue must be an int, 'auto' or None, got {max_queue!r}")
             if max_queue < 1:
                 raise ValueError(f"max_queue must be >= 1 (or None for no limit), got {max_queue}")
         seconds = check_timeout(connect_timeout, "DaskPool(connect_timeout=...)")
@@ -144,7 +147,7 @@ class DaskPool(concurrent.futures.Executor):
         self._owns_client = owns
         self._task = task
         self._handlers = registry
-        self.max_queue = max_queue
+        self.max_queue: int | None = None  # set below, once the cluster's threads are known
         self._listeners = Listeners("DaskPool", EVENTS)
         self._name = f"ftpool-{uuid.uuid4().hex[:12]}"
         self._record_name = f"{self._name}-cancel"
@@ -173,6 +176,7 @@ class DaskPool(concurrent.futures.Executor):
             self._variable = Variable(self._record_name, client=client)
             self._variable.set({})
             self._threads: int = max(1, sum(client.nthreads().values()))
+            self.max_queue = self._threads**2 if max_queue == "auto" else max_queue
         except BaseException:
             if owns:
                 client.close()
@@ -340,9 +344,11 @@ class DaskPool(concurrent.futures.Executor):
                 if self._idle():
                     self._all_ended.notify_all()
                 self._has_work.notify()  # the collector may leave
-            if isinstance(exc, (TypeError, pickle.PicklingError)) and "serializ" in str(exc):
-                args_shown = tuple(args[0]) if chunk else tuple(args)
-                raise _unpicklable(exc, fn, args_shown, kwargs) from exc
+            if isinstance(exc, (TypeError, AttributeError, pickle.PicklingError)):
+                shown = tuple(args[0]) if chunk else tuple(args)  # a chunk: its items
+                error = _unpicklable(fn, shown, kwargs)
+                if error is not None:
+                    raise error from exc
             raise
         with self._lock:
             entry = self._pending.get(key)
@@ -370,9 +376,8 @@ class DaskPool(concurrent.futures.Executor):
         # _lock held
         if self._collecting:
             return
-        thread = threading.Thread(
-            target=self._collect, name=f"{self._name}-results", daemon=True
-        )
+        # not a daemon: at interpreter exit, as with Pool, the tasks submitted still end
+        thread = threading.Thread(target=self._collect, name=f"{self._name}-results")
         self._collecting = True
         self._collector = thread
         try:
