@@ -221,3 +221,23 @@ def test_a_task_cancelled_just_before_close_still_stops(dask_client: Any, tmp_pa
     while not end.exists():
         assert time.monotonic() < deadline, "the cancelled task never stopped"
         time.sleep(0.01)
+
+
+@pytest.mark.single_thread
+def test_tasks_submitted_before_interpreter_exit_still_end(dask_client: Any) -> None:
+    address = dask_client.scheduler.address
+    result = _python(
+        f"""
+        import time
+        from ftpool.dask import DaskPool
+        pool = DaskPool({address!r})
+        for i in range(4):
+            future = pool.submit(time.sleep, 0.2)
+            future.add_done_callback(lambda f, i=i: print("ended", i, f.exception(), flush=True))
+        print("main returns", flush=True)
+        """
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert lines[0] == "main returns"
+    assert sorted(lines[1:]) == [f"ended {i} None" for i in range(4)]

@@ -13,9 +13,10 @@ import pickle
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Any, Literal, ParamSpec, TypeVar, overload
+from typing import Any, Literal, NoReturn, ParamSpec, TypeVar, overload
 
 import cloudpickle  # a dependency of distributed
 import distributed
@@ -50,6 +51,29 @@ CONNECT_TIMEOUT = 10.0
 
 TERMINATE_REASON = "DaskPool.terminate() was called"
 CANCEL_FUTURES_REASON = "the pool was shut down with cancel_futures=True"
+
+
+# --- interpreter exit -----------------------------------------------------------------------------
+# As concurrent.futures and ftpool.Pool do: once the main thread returns, no pool takes new work
+# and every live pool waits for the tasks submitted to it, then releases its client. Hooks of
+# threading._register_atexit run last-registered first, so this one runs before concurrent.futures
+# stops the thread pools that distributed (its offload executor, an in-process scheduler) needs.
+
+_live_pools: weakref.WeakSet[DaskPool] = weakref.WeakSet()
+_live_lock = threading.Lock()  # guards _live_pools and _interpreter_exiting
+_interpreter_exiting = False
+
+
+def _python_exit() -> None:
+    global _interpreter_exiting
+    with _live_lock:
+        _interpreter_exiting = True
+        pools = list(_live_pools)
+    for pool in pools:
+        pool.shutdown(wait=True)
+
+
+threading._register_atexit(_python_exit)  # type: ignore[attr-defined]
 
 
 class TaskLost(FtpoolError):
@@ -182,6 +206,8 @@ class DaskPool(concurrent.futures.Executor):
                 client.close()
             raise
         self._watching_workers = False
+        with _live_lock:
+            _live_pools.add(self)
 
     # --- submitting ------------------------------------------------------------------------------
 
@@ -300,8 +326,13 @@ class DaskPool(concurrent.futures.Executor):
         self._check_open()
 
     def _check_open(self) -> None:
-        if self._closed:
-            raise PoolClosedError("cannot schedule new futures after shutdown")
+        if self._closed or _interpreter_exiting:
+            self._raise_closed()
+
+    def _raise_closed(self) -> NoReturn:
+        if _interpreter_exiting and not self._closed:
+            raise PoolClosedError("cannot schedule new futures after interpreter shutdown")
+        raise PoolClosedError("cannot schedule new futures after shutdown")
 
     def _launch(
         self,
@@ -318,8 +349,8 @@ class DaskPool(concurrent.futures.Executor):
         """Send ``task`` to the scheduler and wire its Dask future to ``task.future``."""
         key = f"{self._name}-{next(self._ids)}"
         with self._lock:
-            if self._closed:
-                raise PoolClosedError("cannot schedule new futures after shutdown")
+            if self._closed or _interpreter_exiting:
+                self._raise_closed()
             limit = self.max_queue
             if admit and limit is not None:
                 waiting = len(self._pending) - self._threads
@@ -376,8 +407,12 @@ class DaskPool(concurrent.futures.Executor):
         # _lock held
         if self._collecting:
             return
-        # not a daemon: at interpreter exit, as with Pool, the tasks submitted still end
-        thread = threading.Thread(target=self._collect, name=f"{self._name}-results")
+        # a daemon: interpreter exit waits for the pools in _python_exit instead, while
+        # distributed still works (a non-daemon thread is joined after concurrent.futures has
+        # stopped the executors distributed needs, and would wait forever)
+        thread = threading.Thread(
+            target=self._collect, name=f"{self._name}-results", daemon=True
+        )
         self._collecting = True
         self._collector = thread
         try:
