@@ -21,6 +21,7 @@ from dask_support import (
     require_distributed,
     spin_and_mark_end,
 )
+from thread_helpers import run_threads
 
 from ftpool import PoolStats, QueueFull
 from ftpool._runtime import free_threaded_build
@@ -241,3 +242,44 @@ def test_tasks_submitted_before_interpreter_exit_still_end(dask_client: Any) -> 
     lines = result.stdout.splitlines()
     assert lines[0] == "main returns"
     assert sorted(lines[1:]) == [f"ended {i} None" for i in range(4)]
+
+
+def test_threads_submitting_and_cancelling_at_once_end_every_task_once(dask_client: Any) -> None:
+    from ftpool.dask import DaskPool
+
+    ends: dict[tuple[int, int], int] = {}
+    futures: dict[tuple[int, int], Any] = {}
+    lock = threading.Lock()
+
+    def ended(key: tuple[int, int]) -> Any:
+        def callback(_: object) -> None:
+            with lock:
+                ends[key] = ends.get(key, 0) + 1
+
+        return callback
+
+    with DaskPool(dask_client) as pool:
+
+        def submitter(t: int) -> None:
+            mine = []
+            for i in range(30):
+                future = pool.submit(time.sleep, 0.002 * (i % 3))
+                future.add_done_callback(ended((t, i)))
+                with lock:
+                    futures[(t, i)] = future
+                mine.append(future)
+                if i % 4 == 0:
+                    mine[i // 2].cancel()  # an earlier one: queued, running or done
+            list(pool.map(abs, range(-200, 0)))  # chunked work interleaved with the rest
+
+        run_threads(4, submitter)
+        pool.close(timeout=60)
+        stats = pool.stats()
+    deadline = time.monotonic() + 5
+    while len(ends) < 120 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ends == dict.fromkeys(futures, 1)
+    assert all(f.done() for f in futures.values())
+    cancelled = sum(f.cancelled() for f in futures.values())
+    assert stats.completed + stats.cancelled == 120 + 4 * 200
+    assert stats.cancelled == cancelled
