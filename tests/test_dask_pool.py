@@ -283,3 +283,19 @@ def test_threads_submitting_and_cancelling_at_once_end_every_task_once(dask_clie
     cancelled = sum(f.cancelled() for f in futures.values())
     assert stats.completed + stats.cancelled == 120 + 4 * 200
     assert stats.cancelled == cancelled
+
+
+def test_timeout_fails_the_future_at_expiry_even_if_the_task_never_checks(
+    dask_client: Any,
+) -> None:
+    from ftpool.dask import DaskPool
+
+    with DaskPool(dask_client, task=time.sleep) as pool:
+        started = time.monotonic()
+        future = pool.run(4.0, timeout=0.3)  # sleeps: never calls check_cancelled()
+        with pytest.raises(TimeoutError, match=r"timeout of 0\.3 s"):
+            future.result(timeout=30)
+        assert time.monotonic() - started < 3.0  # not at the task's end, 4 s later
+        stats = pool.stats()
+        assert stats.timed_out == 1
+        assert stats.failed == 1

@@ -20,9 +20,10 @@ How it works (one round trip per task is the scheduler's; nothing here adds anot
   cached copy, refreshed at most every :data:`CANCEL_REFRESH_SECONDS` by whichever task thread
   checks first (one scheduler round trip, about 1 ms, per refresh and process; the other threads
   use the cached copy meanwhile and never wait). A ``timeout=`` is enforced on the worker itself
-  from the task's own start: no message is needed for it. Closing a pool deletes its record,
-  unless it names a task (a cancelled task may still be running until it sees its entry): then
-  the record, a few dozen bytes per cancelled task, stays on the scheduler.
+  from the task's own start, and the client times it from the task's start event (below).
+  Closing a pool deletes its record, unless it names a task (a cancelled task may still be
+  running until it sees its entry): then the record, a few dozen bytes per cancelled task, stays
+  on the scheduler.
 * The client side is a :class:`~ftpool.PoolFuture` per task (``ftpool._pool.task.Task``), ended
   exactly once by the pool's collector thread: Dask's completion callbacks hand the finished
   tasks over, and the collector fetches each batch's results in one ``gather``. So done-callbacks
@@ -35,9 +36,12 @@ What is honoured only in part, and why:
   worker. A waiting task is dropped by the scheduler; a running one is asked to stop (its next
   ``check_cancelled()`` raises ``Cancelled``, within a few ms) and its result, if it still
   returns one, is discarded.
-* ``timeout=`` counts from the task's start on the worker, as in ``Pool``, but the future fails
-  with ``TimeoutError`` when the task notices (its next ``check_cancelled()``, or its return),
-  not at the instant of expiry: the client does not see the start instant.
+* ``timeout=`` counts from the task's start on the worker, as in ``Pool``: the task announces
+  its start (a scheduler event, sent only by tasks with a timeout), and the client's event loop
+  fails the future with ``TimeoutError`` when the timeout has passed since that announcement
+  arrived (late by the event's transit time, a few ms), then cancels the task through the record.
+  The worker enforces the deadline too, with its own clock: ``check_cancelled()`` raises once it
+  has passed, and a task that returns after it ends with ``TimeoutError``.
 * A task blocked in an ftpool wait (a ``Channel`` inside the task) is woken by its ``timeout=``
   deadline but by a cancel only once it checks again: nothing pushes the cancel record to a
   worker. Channels, ports, ``Worker`` and ``SharedBuffer`` stay within one process: they cannot

@@ -33,7 +33,7 @@ from .._pool.stats import PoolStats, TimingSummary, WorkerCounters
 from .._pool.task import FUTURE_CANCEL_REASON, ChunkTask, PoolFuture, Task
 from .._runtime import free_threaded_build, usable_cores
 from .._timeouts import check_timeout
-from .remote import ALL_TASKS, REFRESH_TIMEOUT, execute
+from .remote import ALL_TASKS, REFRESH_TIMEOUT, execute, started_topic
 
 __all__ = ["CONNECT_TIMEOUT", "DaskPool", "TaskLost", "local_cluster"]
 
@@ -184,6 +184,8 @@ class DaskPool(concurrent.futures.Executor):
         self._push_idle = threading.Condition(self._lock)  # no cancel-record write in flight
         self._pending: dict[str, tuple[Task, distributed.Future, float]] = {}
         self._ready: list[tuple[str, distributed.Future]] = []  # done, not yet collected
+        self._expired: list[tuple[str, float]] = []  # (key, timeout) past their deadline
+        self._timing = False  # subscribed to this pool's task-start events
         self._ending = 0  # taken from _pending, future not yet ended
         self._collecting = False  # a collector thread runs
         self._collector: threading.Thread | None = None
@@ -251,6 +253,7 @@ class DaskPool(concurrent.futures.Executor):
         task = Task(fn, (arg,), {})
         if seconds is not None:
             task.timeout = seconds
+            self._time_starts()
         if cancel is not None:
             if not cancel.add_callback(task.cancel_from_link):  # already cancelled: never runs
                 task.future._cancel_once(cancel.reason)
@@ -425,19 +428,64 @@ class DaskPool(concurrent.futures.Executor):
         """The collector thread: end futures batch by batch; leave when nothing is pending."""
         while True:
             with self._lock:
-                while not self._ready:
+                while not self._ready and not self._expired:
                     if not self._pending:
                         self._collecting = False
                         self._all_ended.notify_all()
                         return
                     self._has_work.wait()
                 batch, self._ready = self._ready, []
+                expired, self._expired = self._expired, []
+            for key, timeout in expired:
+                self._time_out(key, timeout)
             try:
                 self._complete(batch)
             except BaseException as exc:  # never silent; every future of the batch still ends
                 self._internal_error(exc, "DaskPool result collector")
                 for key, _ in batch:
                     self._end(key, False, exc, 0.0)
+
+    # --- timeouts: the task announces its start (a scheduler event, only for tasks with a
+    # timeout=); the client's event loop arms a timer from then; when it fires first, the
+    # collector fails the future with TimeoutError and the cancel record stops the task.
+
+    def _time_starts(self) -> None:
+        with self._lock:
+            if self._timing:
+                return
+            self._timing = True
+        self._client.subscribe_topic(started_topic(self._record_name), self._on_started)
+
+    def _on_started(self, event: Any) -> None:
+        """On the client's event loop: a task with a timeout started; time it from now."""
+        _, key = event
+        with self._lock:
+            entry = self._pending.get(key)
+        timeout = None if entry is None else entry[0].timeout
+        if timeout is not None:
+            asyncio.get_running_loop().call_later(timeout, self._on_deadline, key, timeout)
+
+    def _on_deadline(self, key: str, timeout: float) -> None:
+        with self._lock:
+            if key in self._pending:
+                self._expired.append((key, timeout))
+                self._has_work.notify()
+
+    def _time_out(self, key: str, timeout: float) -> None:
+        """In the collector: the task ran past its timeout and is still running."""
+        with self._lock:
+            entry = self._pending.get(key)
+            if entry is None:
+                return
+            self._record[key] = (f"the task ran longer than its timeout of {timeout} s",
+                                 time.monotonic())
+            if entry[1] is not None:
+                self._to_cancel.append(entry[1])
+        self._schedule_push()
+        error = TimeoutError(
+            f"the task ran longer than its timeout of {timeout} s and was cancelled"
+        )
+        self._end(key, False, error, timeout)
 
     def _complete(self, batch: list[tuple[str, distributed.Future]]) -> None:
         finished = {key: dfut for key, dfut in batch if dfut.status == "finished"}
@@ -677,6 +725,8 @@ class DaskPool(concurrent.futures.Executor):
             self._released = True
             keep_record = keep_record or bool(self._record)
         self._flush(REFRESH_TIMEOUT)
+        if self._timing and self._client.status == "running":
+            self._client.unsubscribe_topic(started_topic(self._record_name))
         if not keep_record:
             try:
                 self._variable.delete()

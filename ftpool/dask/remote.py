@@ -9,6 +9,7 @@ them. Nothing here runs in the client process.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import itertools
 import threading
 import time
@@ -23,7 +24,7 @@ from .._context import CancelToken, ThreadState, current_state, new_thread_id, s
 from .._errors import Cancelled
 from .._pool.task import ChunkResult, ChunkTask
 
-__all__ = ["ALL_TASKS", "CANCEL_REFRESH_SECONDS", "REFRESH_TIMEOUT", "execute"]
+__all__ = ["ALL_TASKS", "CANCEL_REFRESH_SECONDS", "REFRESH_TIMEOUT", "execute", "started_topic"]
 
 #: A task's ``check_cancelled()`` refreshes its process's copy of the cancel record at most this
 #: often (seconds); between refreshes it reads the cached copy (a dict lookup).
@@ -160,6 +161,9 @@ def execute(
     previous = current_state()
     started = _monotonic()
     deadline = None if timeout is None else started + timeout
+    if timeout is not None:  # the client times the task from now (see DaskPool._on_started)
+        with contextlib.suppress(Exception):
+            distributed.get_worker().log_event(started_topic(record_name), key)
     token = RemoteToken(record, key, deadline, timeout)
     state.task_token = token
     state.task_deadline = deadline
@@ -187,6 +191,11 @@ def execute(
     if deadline is not None and elapsed > timeout:  # type: ignore[operator]
         return False, _timeout_error(timeout), elapsed
     return True, result, elapsed
+
+
+def started_topic(record_name: str) -> str:
+    """The scheduler event topic where a pool's tasks with a ``timeout=`` announce their start."""
+    return f"{record_name}-started"
 
 
 def _remote_traceback(exc: BaseException) -> str:
