@@ -180,6 +180,7 @@ def test_stats_describe_the_cluster(dask_client: Any) -> None:
         stats = pool.stats()
         assert isinstance(stats, PoolStats)
         assert stats.workers == stats.max_workers == sum(dask_client.nthreads().values())
+        assert pool.max_workers == stats.max_workers
         assert stats.idle_workers == stats.workers
         assert "DaskPool open" in repr(pool)
     with DaskPool(dask_client, max_queue="auto") as pool:

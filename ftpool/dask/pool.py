@@ -303,7 +303,10 @@ class DaskPool(concurrent.futures.Executor):
         if not callable(fn):
             raise TypeError(f"broadcast() needs a callable, got {type(fn).__name__}")
         self._check_open()
-        workers = sorted(self._client.nthreads())
+        nthreads = self._client.nthreads()
+        with self._lock:
+            self._threads = max(1, sum(nthreads.values()))
+        workers = sorted(nthreads)
         futures = []
         for address in workers:
             task = Task(fn, args, {})
@@ -862,6 +865,12 @@ class DaskPool(concurrent.futures.Executor):
             run_time=TimingSummary.of(counters.run_times()),
             wait_time=TimingSummary.of(counters.wait_times()),
         )
+
+    @property
+    def max_workers(self) -> int:
+        """The cluster's threads as last counted (at creation, ``broadcast`` and ``stats()``):
+        how many tasks can run at once, as ``Pool.max_workers``."""
+        return self._threads
 
     @property
     def client(self) -> distributed.Client:
