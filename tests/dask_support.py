@@ -125,3 +125,13 @@ def spin_and_mark_end(path: str, limit: float) -> str:
         return mark_and_spin(path, limit)
     finally:
         Path(path + ".end").write_text("ended")
+
+
+def fast_then_slow(path: str, value: int) -> int:
+    """Return ``value`` at once the first time; when run again (recomputed), after 3 s."""
+    marker = Path(path)
+    if marker.exists():
+        time.sleep(3.0)
+    else:
+        marker.write_text("ran")
+    return value

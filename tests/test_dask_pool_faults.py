@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dask_support import die_always, die_once, require_distributed
+from dask_support import die_always, die_once, fast_then_slow, require_distributed
 
 distributed = require_distributed()
 
@@ -129,4 +129,22 @@ def test_every_task_ends_once_when_a_worker_dies_among_them(
     assert [f.result() for i, f in enumerate(futures) if i != 20] == [
         i * i for i in range(40) if i != 20
     ]
+    dask_client.wait_for_workers(2, timeout=60)
+
+
+def test_results_lost_with_a_dead_worker_are_computed_again(
+    dask_client: Any, tmp_path: Path
+) -> None:
+    with DaskPool(dask_client) as pool:
+        # A slow done-callback holds the pool's result thread, so the next results stay on the
+        # workers, unfetched, until a worker process dies with some of them: the scheduler
+        # computes those again (3 s the second time), and their futures must wait for that.
+        gate = pool.submit(abs, -1)
+        gate.add_done_callback(lambda _: time.sleep(1.5))
+        time.sleep(0.2)
+        futures = [pool.submit(fast_then_slow, str(tmp_path / f"m{i}"), i) for i in range(12)]
+        assert wait_until(lambda: all((tmp_path / f"m{i}").exists() for i in range(12)))
+        killer = pool.submit(die_once, str(tmp_path / "died"))
+        assert isinstance(killer.result(timeout=60), int)
+        assert [f.result(timeout=60) for f in futures] == list(range(12))
     dask_client.wait_for_workers(2, timeout=60)

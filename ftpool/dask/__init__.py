@@ -65,7 +65,9 @@ What is honoured only in part, and why:
 
 Faults: a worker process that dies while it runs a task makes the scheduler run it again on
 another worker (``distributed.scheduler.allowed-failures`` times); after that the future fails
-with ``distributed.KilledWorker`` (with a note naming the task). A scheduler that cannot be
+with ``distributed.KilledWorker`` (with a note). Results a dying worker held before the client
+fetched them are computed again, and their futures wait for that: a task may run more than once,
+its future ends once. A scheduler that cannot be
 reached raises ``TimeoutError`` from ``DaskPool(address)`` within ``connect_timeout``. A function
 or argument that cannot be pickled raises ``TypeError`` from ``submit``/``run``, naming it. If the
 cluster drops a task (the scheduler connection is lost), its future fails with :class:`TaskLost`.

@@ -498,6 +498,8 @@ class DaskPool(concurrent.futures.Executor):
                 values = self._client.gather(finished)
             except Exception:  # one of them could not be fetched: find out which, one by one
                 for key, dfut in finished.items():
+                    if dfut.status != "finished":
+                        continue  # its result was lost meanwhile: see below
                     try:
                         values[key] = dfut.result()
                     except Exception as exc:
@@ -507,19 +509,24 @@ class DaskPool(concurrent.futures.Executor):
                 ok, value, elapsed = values[key]
                 self._end(key, ok, value, elapsed)
                 continue
-            if dfut.status == "error":
+            status = dfut.status
+            if status == "error":
                 error = dfut.exception()
                 if isinstance(error, distributed.KilledWorker):
                     error.add_note(
                         "(ftpool: the Dask worker processes that ran this task died each "
                         "time, e.g. killed or out of memory; the task was not completed)"
                     )
-            else:  # cancelled by the cluster (ours are no longer pending)
+            elif status == "cancelled":  # by the cluster (ours are no longer pending)
                 error = TaskLost(
-                    f"the Dask cluster dropped the task (status {dfut.status!r}): the "
-                    "scheduler connection was lost or the key was cancelled elsewhere; run it "
-                    "again"
+                    "the Dask cluster dropped the task: the scheduler connection was lost or "
+                    "the key was cancelled elsewhere; run it again"
                 )
+            else:
+                # "lost"/"pending": the worker holding its result died before we fetched it,
+                # and the scheduler computes it again. Wait for that outcome.
+                dfut.add_done_callback(functools.partial(self._on_done, key))
+                continue
             self._end(key, False, error, 0.0)
 
     def _end(self, key: str, ok: bool, value: Any, elapsed: float) -> None:
