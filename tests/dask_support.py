@@ -31,7 +31,7 @@ def require_distributed() -> Any:
     """Import distributed, or skip with the reason (the noxfile's failed install, if any)."""
     reason = os.environ.get("FTPOOL_DASK_UNAVAILABLE")
     if reason:
-        pytest.skip(f"distributed is not installed: {reason}")
+        pytest.skip(f"distributed is not installed: {reason}", allow_module_level=True)
     return pytest.importorskip(
         "distributed", reason="distributed is not installed (pip install 'ftpool[dask]')"
     )
