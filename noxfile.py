@@ -91,12 +91,29 @@ def _env(session: nox.Session) -> dict[str, str]:
     return dict(NO_GIL) if session.python == FREE_THREADED else {}
 
 
+def _install_optional(session: nox.Session, group: str) -> dict[str, str]:
+    """Install a dependency group that only some tests need. A failure does not fail the
+    session: it is logged, and the tests that need it skip, naming the reason (passed to them as
+    FTPOOL_<GROUP>_UNAVAILABLE)."""
+    pyproject = nox.project.load_toml(ROOT / "pyproject.toml")
+    deps = nox.project.dependency_groups(pyproject, group)
+    try:
+        session.install("-c", str(CONSTRAINTS), *deps)
+    except nox.command.CommandFailed as exc:
+        reason = f"pip install {' '.join(deps)} failed on {session.python} ({exc.reason})"
+        session.warn(f"{reason}; the tests that need it will be skipped")
+        return {f"FTPOOL_{group.upper()}_UNAVAILABLE": reason}
+    return {}
+
+
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run the test suite (pytest, pytest-timeout); the GIL must stay off on the free-threaded
-    build throughout."""
+    build throughout. The dask group (ftpool.dask's tests) is installed too; if it cannot be,
+    those tests skip."""
     _install(session, "test")
-    session.run("python", "-m", "pytest", *session.posargs, env=_env(session))
+    env = {**_env(session), **_install_optional(session, "dask")}
+    session.run("python", "-m", "pytest", *session.posargs, env=env)
 
 
 @nox.session(python=GIL_BUILD)

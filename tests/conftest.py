@@ -44,9 +44,22 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ]
 
 
-def _is_harness_thread(thread: threading.Thread) -> bool:
+# distributed's own threads outlive the test that first needs them: its event loop, the Nanny's
+# process watchers (new ones when a killed Dask worker is restarted), its callback and offload
+# executors. They belong to the session's Dask cluster (the dask_client fixture), which is closed
+# at the end of the session; the session-level check then requires every one of them gone.
+_DISTRIBUTED_THREADS = ("IO loop", "Profile", "QueueFeederThread", "AsyncProcess Dask", "Dask-")
+
+
+def _is_harness_thread(thread: threading.Thread, *, session_end: bool = False) -> bool:
     # pytest-timeout's thread method arms a threading.Timer per test and cancels it afterwards.
-    return isinstance(thread, threading.Timer)
+    if isinstance(thread, threading.Timer):
+        return True
+    return (
+        not session_end
+        and "distributed" in sys.modules
+        and thread.name.startswith(_DISTRIBUTED_THREADS)
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -78,12 +91,25 @@ def _alive_threads(grace: float) -> list[str]:
     deadline = time.monotonic() + grace
     alive = []
     for thread in threading.enumerate():
-        if thread is threading.main_thread() or _is_harness_thread(thread):
+        if thread is threading.main_thread() or _is_harness_thread(thread, session_end=True):
             continue
         thread.join(max(0.0, deadline - time.monotonic()))
         if thread.is_alive():
             alive.append(thread.name)
     return sorted(alive)
+
+
+@pytest.fixture(scope="session")
+def dask_client() -> Iterator[object]:
+    """A ``distributed.Client`` of a LocalCluster of 2 worker processes on 127.0.0.1 (started
+    once, closed at the end of the session). Skips when distributed is not installed."""
+    from dask_support import start_cluster, stop_cluster
+
+    cluster, client = start_cluster()
+    try:
+        yield client
+    finally:
+        stop_cluster(cluster, client)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -35,4 +35,9 @@ DEMOS: dict[str, tuple[str, str]] = {
         "asyncio_server",
         "an asyncio loop keeps ticking while a Pool computes (awaited), against inline work",
     ),
+    # beyond one machine (needs ftpool[dask])
+    "cluster": (
+        "cluster",
+        "the article's pool scenario on a local Dask cluster through DaskPool (ftpool[dask])",
+    ),
 }
