@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import itertools
-import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Literal, ParamSpec, TypeVar, overload
@@ -24,6 +23,7 @@ from .map import imap_unordered, map_ordered
 from .task import PoolFuture, Task
 from .stats import PoolStats
 from .._runtime import usable_cores
+from .._timeouts import check_timeout
 
 __all__ = ["Pool", "UnknownHandlerError"]
 
@@ -47,16 +47,6 @@ class UnknownHandlerError(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-def _check_timeout(timeout: object, what: str) -> float | None:
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"{what} must be a number of seconds or None, got {timeout!r}")
-    if math.isnan(timeout) or timeout < 0:
-        raise ValueError(f"{what} must be >= 0 seconds (or None for no limit), got {timeout!r}")
-    return float(timeout)
-
-
 def _check_count(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be an int, got {value!r}")
@@ -67,9 +57,12 @@ class Pool(concurrent.futures.Executor):
     """A pool of worker threads (Node's worker pool; Piscina's API; a ``concurrent.futures``
     executor). On 3.13t with the GIL off, its workers run Python code in parallel.
 
-    ``Pool(task=None, *, handlers=None, max_workers=None, min_workers=None, idle_timeout=None,
-    max_queue=None, balancer="least-busy", initializer=None, initargs=(),
-    thread_name_prefix="ftpool")``
+    ``Pool(max_workers=None, thread_name_prefix="ftpool", initializer=None, initargs=(), *,
+    task=None, handlers=None, min_workers=None, idle_timeout=None, max_queue=None,
+    balancer="least-busy")``
+
+    The positional parameters are exactly ``ThreadPoolExecutor``'s, so ``Pool(8)`` is
+    ``ThreadPoolExecutor(8)`` with the class name changed; everything ftpool adds is keyword-only.
 
     * ``max_workers``: at most this many threads (default: the usable cores). 0 or less raises
       ``ValueError("max_workers must be greater than 0")``, as ``ThreadPoolExecutor``.
@@ -89,7 +82,8 @@ class Pool(concurrent.futures.Executor):
       pool is broken: queued futures fail with :class:`~ftpool.BrokenPool` (also a
       ``concurrent.futures.BrokenExecutor``; ``__cause__`` is the exception), later submits raise
       it.
-    * ``thread_name_prefix``: threads are named ``<prefix>_<n>``.
+    * ``thread_name_prefix``: threads are named ``<prefix>_<n>`` (default ``"ftpool"``; an empty
+      prefix gives ``ftpool-<pool number>_<n>``, so threads are always named).
 
     Closing: :meth:`shutdown`, :meth:`close` and ``with Pool(...) as pool:`` let queued and
     running tasks finish; :meth:`terminate` cancels them. Every submitted task ends exactly once
@@ -106,20 +100,25 @@ class Pool(concurrent.futures.Executor):
 
     def __init__(
         self,
-        task: Callable[[Any], Any] | None = None,
-        *,
-        handlers: Mapping[str, Callable[[Any], Any]] | None = None,
         max_workers: int | None = None,
+        thread_name_prefix: str = "ftpool",
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+        *,
+        task: Callable[[Any], Any] | None = None,
+        handlers: Mapping[str, Callable[[Any], Any]] | None = None,
         min_workers: int | None = None,
         idle_timeout: float | None = None,
         max_queue: int | Literal["auto"] | None = None,
         balancer: str = "least-busy",
-        initializer: Callable[..., object] | None = None,
-        initargs: tuple[Any, ...] = (),
-        thread_name_prefix: str = "ftpool",
     ) -> None:
         if max_workers is None:
             max_workers = usable_cores()
+        if callable(max_workers):
+            raise TypeError(
+                "max_workers must be an int, got a callable: the first positional parameter is "
+                "max_workers, as ThreadPoolExecutor's; pass the default task as Pool(task=fn)"
+            )
         max_workers = _check_count(max_workers, "max_workers")
         if max_workers <= 0:
             raise ValueError("max_workers must be greater than 0")
@@ -131,7 +130,7 @@ class Pool(concurrent.futures.Executor):
                 f"min_workers ({min_workers}) must not exceed max_workers ({max_workers}); "
                 "lower min_workers or raise max_workers"
             )
-        idle_timeout = _check_timeout(idle_timeout, "idle_timeout")
+        idle_timeout = check_timeout(idle_timeout, "Pool(idle_timeout=...)")
         if max_queue == "auto":
             max_queue = max_workers * max_workers
         elif max_queue is not None:
@@ -204,21 +203,30 @@ class Pool(concurrent.futures.Executor):
         *iterables: Iterable[Any],
         timeout: float | None = None,
         chunksize: int | None = None,
+        buffersize: int | None = None,
     ) -> Iterator[T]:
-        """``fn`` applied to every item (several iterables: to their items zipped), results in
-        input order, as ``Executor.map``.
+        """``fn`` applied to every item (several iterables: to their items zipped, stopping at
+        the shortest), results in input order, as ``Executor.map``.
 
-        The work goes out in chunks (``chunksize=None`` picks the size, see ``ftpool._pool.map``), so
-        tiny calls are cheap. The input is read and submitted at the call; with ``max_queue=N``
-        it is read lazily with at most N chunks in flight (backpressure, no ``QueueFull``).
-        ``timeout`` (seconds from this call) makes the iterator raise ``TimeoutError`` when a
-        result is not ready in time. An item's exception is raised when its result is reached;
-        the items after it in its chunk do not run. Closing the iterator early cancels the rest.
-        ``TypeError`` for a non-callable, ``ValueError`` for a negative timeout or a chunksize
-        below 1, ``RuntimeError`` after shutdown.
+        The work goes out in chunks (``chunksize=None`` picks the size, see
+        ``ftpool._pool.map``), so tiny calls are cheap. Without ``buffersize`` the input is read
+        and submitted at the call, as the standard library does (an endless input never
+        returns). With ``buffersize=N`` (Python 3.14's signature) it is read lazily: at most
+        ``N`` items are read and not yet yielded, so an endless input works and memory stays
+        flat. With the pool's ``max_queue=M``, at most ``M`` chunks are in flight too
+        (backpressure, never ``QueueFull``). A result the iterator has yielded is no longer
+        referenced by the pool.
+
+        ``timeout`` (seconds from this call; None or ``math.inf``: no limit) makes the iterator
+        raise ``TimeoutError`` when a result is not ready in time. An item's exception is
+        raised when its result is reached; the items after it in its chunk do not run. Any of
+        these, closing the iterator (``close()``) or dropping it cancels the chunks in flight.
+        ``TypeError`` for a non-callable or a non-int ``chunksize``/``buffersize``,
+        ``ValueError`` for a negative timeout or a ``chunksize``/``buffersize`` below 1,
+        ``RuntimeError`` (:class:`~ftpool.ClosedError`) after shutdown.
         """
-        self._check_map(fn, timeout, chunksize)
-        return map_ordered(self._core, fn, iterables, timeout, chunksize)
+        seconds = self._check_map(fn, timeout, chunksize, buffersize, "Pool.map")
+        return map_ordered(self._core, fn, iterables, seconds, chunksize, buffersize)
 
     def imap_unordered(
         self,
@@ -227,20 +235,31 @@ class Pool(concurrent.futures.Executor):
         chunksize: int | None = None,
         *,
         timeout: float | None = None,
+        buffersize: int | None = None,
     ) -> Iterator[T]:
         """``fn(item)`` for every item, yielded as each chunk finishes (chunks in completion
-        order, items of one chunk in input order). Chunking, backpressure, ``timeout``, errors
-        and early close as :meth:`map`."""
-        self._check_map(fn, timeout, chunksize)
-        return imap_unordered(self._core, fn, iterable, chunksize, timeout)
+        order, items of one chunk in input order).
 
-    def _check_map(self, fn: object, timeout: object, chunksize: object) -> None:
+        Always reads the input lazily with a bounded window: at most ``buffersize`` items read
+        and not yet yielded (default: 4096 per worker), so an endless input works. Chunking,
+        ``max_queue``, ``timeout``, errors and early close as :meth:`map`."""
+        seconds = self._check_map(fn, timeout, chunksize, buffersize, "Pool.imap_unordered")
+        return imap_unordered(self._core, fn, iterable, chunksize, seconds, buffersize)
+
+    def _check_map(
+        self, fn: object, timeout: object, chunksize: object, buffersize: object, where: str
+    ) -> float | None:
         if not callable(fn):
             raise TypeError(f"map() needs a callable, got {type(fn).__name__}")
-        _check_timeout(timeout, "timeout")
+        seconds = check_timeout(timeout, where)
         if chunksize is not None and _check_count(chunksize, "chunksize") < 1:
             raise ValueError(f"chunksize must be >= 1 (or None: automatic), got {chunksize}")
+        if buffersize is not None and _check_count(buffersize, "buffersize") < 1:
+            raise ValueError(
+                f"buffersize must be None or > 0 (the most items read ahead), got {buffersize}"
+            )
         self._core.check_open()
+        return seconds
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """As ``Executor.shutdown``: take no more work; with ``cancel_futures`` cancel the
@@ -252,7 +271,7 @@ class Pool(concurrent.futures.Executor):
         """Take no more work, let everything queued and running finish, and wait for the workers
         to end: up to ``timeout`` seconds (None: as long as it takes), then ``TimeoutError``
         (the pool still finishes in the background). Idempotent."""
-        timeout = _check_timeout(timeout, "timeout")
+        timeout = check_timeout(timeout, "Pool.close")
         self._core.shutdown(wait=False)
         if not self._core.join(timeout):
             raise TimeoutError(
@@ -265,7 +284,7 @@ class Pool(concurrent.futures.Executor):
         end cancelled at their next ``check_cancelled()``; a task that never checks runs to its
         end), then wait for the workers, up to ``timeout`` seconds (``TimeoutError`` after it).
         Threads are never killed. Idempotent."""
-        timeout = _check_timeout(timeout, "timeout")
+        timeout = check_timeout(timeout, "Pool.terminate")
         self._core.shutdown(wait=False, terminate=True)
         if not self._core.join(timeout):
             raise TimeoutError(
@@ -308,7 +327,7 @@ class Pool(concurrent.futures.Executor):
         :meth:`submit`.
         """
         fn = self._handler_for(name)
-        seconds = _check_timeout(timeout, "timeout")
+        seconds = check_timeout(timeout, "Pool.run")
         if cancel is not None and not isinstance(cancel, CancelToken):
             raise TypeError(f"cancel must be an ftpool.CancelToken or None, got {cancel!r}")
         core = self._core

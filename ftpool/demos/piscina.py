@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int:
     timeline = Timeline()
     ok = True
 
-    with Pool(fib, handlers={"count": count_until_cancelled}, max_workers=WORKERS) as pool:
+    with Pool(task=fib, handlers={"count": count_until_cancelled}, max_workers=WORKERS) as pool:
 
         @pool.handler
         def square(x: int) -> int:

@@ -463,7 +463,7 @@ def pool_round(rnd: Round) -> None:
     rnd.setup = (f"Pool({', '.join(f'{k}={v!r}' for k, v in config.items())}), {count} tasks "
                  f"from {producers} producers, ender {ender} after {trigger_at} submits, "
                  f"initializer fails at call {fail_init_at or 'never'}")
-    pool = Pool(state.body, **config)
+    pool = Pool(task=state.body, **config)
     holder: dict[str, Pool] = {"pool": pool}
     del pool
     init_errors: list[BaseException] = []
