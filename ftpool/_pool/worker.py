@@ -101,6 +101,7 @@ def _loop(core: PoolCore, worker: PoolWorker) -> None:
     plain_task = _Task
     future: PoolFuture[Any] | None = None
     result: Any = None
+    deadline = 0.0
     while True:
         task = next_task(worker)
         if task is None:
@@ -141,12 +142,23 @@ def _loop(core: PoolCore, worker: PoolWorker) -> None:
         counters.running_since = start
         timeout = task.timeout
         if timeout is not None:
-            core.timer.arm(worker, _monotonic() + timeout, task)
+            # The deadline is held three ways: check_cancelled() (and every ftpool wait) compares
+            # the clock with state.task_deadline; the timer fails the future at the deadline;
+            # and a task that ends after it ends with TimeoutError below, however late the
+            # timer thread got a CPU.
+            deadline = _monotonic() + timeout
+            state.task_deadline = deadline
+            core.timer.arm(worker, deadline, task)
         error: BaseException | None = None
         try:
             result = task.execute()
         except BaseException as exc:
             error = exc
+        if timeout is not None and _monotonic() >= deadline:
+            # Ended after its deadline (result or not): the future fails with TimeoutError (if
+            # the timer has not done it yet) and the result is discarded; the branches below
+            # then see the future ended and count the task as timed out.
+            task.expire()
         # Everything is counted BEFORE the future ends: ending it wakes the waiters and runs the
         # done-callbacks, and stats() read after result() (or map reading task.elapsed) must
         # see this task. The worker is marked idle first: stats() reads the counts before
@@ -190,6 +202,7 @@ def _loop(core: PoolCore, worker: PoolWorker) -> None:
         error = None
         state.task_token = None
         if timeout is not None:
+            state.task_deadline = None
             worker.deadline = None
         if task.__class__ is plain_task and task.linked is None:
             future._task = None  # Task.release(), inlined for the common case
