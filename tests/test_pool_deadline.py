@@ -102,7 +102,8 @@ def test_the_task_sees_its_deadline_in_its_thread_state() -> None:
 
     with Pool(1, task=read) as pool:
         deadline, now = pool.run(None, timeout=30).result(timeout=10)
-        assert deadline is not None and 29 < deadline - now <= 30
+        assert deadline is not None
+        assert 29 < deadline - now <= 30
         assert pool.run(None).result(timeout=10)[0] is None  # no timeout: no deadline
         # and cleared between tasks
         assert pool.submit(lambda: current_state().task_deadline).result() is None  # type: ignore[union-attr]

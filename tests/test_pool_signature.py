@@ -42,7 +42,8 @@ def test_every_positional_parameter_as_thread_pool_executor() -> None:
     with Pool(2, "mine", init, ("hello", 7)) as pool:
         name = pool.submit(lambda: threading.current_thread().name).result()
     assert name.startswith("mine_")
-    assert seen and all(s == ("hello", 7) for s in seen)
+    assert seen
+    assert all(s == ("hello", 7) for s in seen)
 
 
 def test_threads_are_named_by_default() -> None:

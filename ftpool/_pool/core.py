@@ -38,13 +38,13 @@ from collections.abc import Callable
 from concurrent.futures.thread import BrokenThreadPool
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .balancer import Balancer, make_balancer
 from .._context import new_thread_id
 from .._errors import BrokenPool, ClosedError, QueueFull
 from .._events import Listeners, report
+from .balancer import Balancer, make_balancer
+from .stats import PoolStats, TimingSummary, WorkerCounters
 from .timer import TimeoutTimer
 from .worker import TERMINATE_REASON, PoolWorker, worker_main
-from .stats import PoolStats, TimingSummary, WorkerCounters
 
 if TYPE_CHECKING:
     from .task import Task

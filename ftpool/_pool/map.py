@@ -41,9 +41,10 @@ import itertools
 import queue
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from .task import ChunkResult, ChunkTask, PoolFuture
+from .task import ChunkResult, ChunkTask
 
 if TYPE_CHECKING:
     from .core import PoolCore
@@ -115,6 +116,7 @@ class MapIterator(Iterator[Any]):
     """
 
     __slots__ = (
+        "__weakref__",
         "_chunk_limit",
         "_core",
         "_deadline",
@@ -129,7 +131,6 @@ class MapIterator(Iterator[Any]):
         "_source",
         "_star",
         "_timeout",
-        "__weakref__",
     )
 
     def __init__(
@@ -137,13 +138,14 @@ class MapIterator(Iterator[Any]):
         core: PoolCore,
         fn: Callable[..., Any],
         iterables: tuple[Iterable[Any], ...],
+        *,
         timeout: float | None,
         chunksize: int | None,
         buffersize: int | None,
         ordered: bool,
     ) -> None:
         # (set first: __del__ and close() read them even when this __init__ raises)
-        self._inflight: dict[PoolFuture[Any], ChunkTask] = {}
+        self._inflight: dict[Future[Any], ChunkTask] = {}
         self._results: list[Any] = []
         self._error: BaseException | None = None
         self._source: Iterator[Any] | None = None
@@ -170,7 +172,7 @@ class MapIterator(Iterator[Any]):
         self._source = source
         self._inflight_items = 0
         # chunks in completion order (imap_unordered); map takes the oldest instead
-        self._done: queue.SimpleQueue[PoolFuture[Any]] | None = (
+        self._done: queue.SimpleQueue[Future[Any]] | None = (
             None if ordered else queue.SimpleQueue()
         )
         self._fill()
@@ -258,7 +260,7 @@ class MapIterator(Iterator[Any]):
                 self._results = results
                 return results.pop()
 
-    def _take(self) -> PoolFuture[Any]:
+    def _take(self) -> Future[Any]:
         """The next finished chunk's future (the oldest for map; the first done for
         imap_unordered), waiting up to the call's deadline."""
         deadline = self._deadline
@@ -320,23 +322,31 @@ def map_ordered(
     core: PoolCore,
     fn: Callable[..., Any],
     iterables: tuple[Iterable[Any], ...],
+    *,
     timeout: float | None,
     chunksize: int | None,
     buffersize: int | None,
 ) -> MapIterator:
     """Submit the chunks (all now; or a first window, see the module docstring) and return an
     iterator of the results in input order."""
-    return MapIterator(core, fn, iterables, timeout, chunksize, buffersize, ordered=True)
+    return MapIterator(
+        core, fn, iterables,
+        timeout=timeout, chunksize=chunksize, buffersize=buffersize, ordered=True,
+    )
 
 
 def imap_unordered(
     core: PoolCore,
     fn: Callable[..., Any],
     iterable: Iterable[Any],
+    *,
     chunksize: int | None,
     timeout: float | None,
     buffersize: int | None,
 ) -> MapIterator:
     """Like :func:`map_ordered` for one iterable, read lazily, yielding each chunk's results as
     soon as that chunk is done (completion order between chunks, input order within one)."""
-    return MapIterator(core, fn, (iterable,), timeout, chunksize, buffersize, ordered=False)
+    return MapIterator(
+        core, fn, (iterable,),
+        timeout=timeout, chunksize=chunksize, buffersize=buffersize, ordered=False,
+    )

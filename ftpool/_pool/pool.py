@@ -18,12 +18,12 @@ from typing import Any, Literal, ParamSpec, TypeVar, overload
 
 from .._context import CancelToken
 from .._events import Listeners
-from .core import PoolCore, interpreter_exiting
-from .map import imap_unordered, map_ordered
-from .task import PoolFuture, Task
-from .stats import PoolStats
 from .._runtime import usable_cores
 from .._timeouts import check_timeout
+from .core import PoolCore, interpreter_exiting
+from .map import imap_unordered, map_ordered
+from .stats import PoolStats
+from .task import PoolFuture, Task
 
 __all__ = ["Pool", "UnknownHandlerError"]
 
@@ -226,7 +226,10 @@ class Pool(concurrent.futures.Executor):
         ``RuntimeError`` (:class:`~ftpool.ClosedError`) after shutdown.
         """
         seconds = self._check_map(fn, timeout, chunksize, buffersize, "Pool.map")
-        return map_ordered(self._core, fn, iterables, seconds, chunksize, buffersize)
+        return map_ordered(
+            self._core, fn, iterables,
+            timeout=seconds, chunksize=chunksize, buffersize=buffersize,
+        )
 
     def imap_unordered(
         self,
@@ -244,7 +247,10 @@ class Pool(concurrent.futures.Executor):
         and not yet yielded (default: 4096 per worker), so an endless input works. Chunking,
         ``max_queue``, ``timeout``, errors and early close as :meth:`map`."""
         seconds = self._check_map(fn, timeout, chunksize, buffersize, "Pool.imap_unordered")
-        return imap_unordered(self._core, fn, iterable, chunksize, seconds, buffersize)
+        return imap_unordered(
+            self._core, fn, iterable,
+            chunksize=chunksize, timeout=seconds, buffersize=buffersize,
+        )
 
     def _check_map(
         self, fn: object, timeout: object, chunksize: object, buffersize: object, where: str

@@ -1,10 +1,10 @@
 """A pool task and its future.
 
-:class:`Task` is one unit of work waiting in a :class:`~ftpool._pool.taskqueue.TaskQueue` and, at the
-same time, its own :class:`~ftpool.CancelToken` (one object per task instead of two): while it runs,
-the worker puts it in ``ThreadState.task_token``, so :func:`~ftpool.check_cancelled` inside the task
-raises :class:`~ftpool.Cancelled` once it is cancelled. :class:`ChunkTask` is a batch of ``map``
-items run as one task.
+:class:`Task` is one unit of work waiting in a :class:`~ftpool._pool.taskqueue.TaskQueue`
+and, at the same time, its own :class:`~ftpool.CancelToken` (one object per task instead of
+two): while it runs, the worker puts it in ``ThreadState.task_token``, so
+:func:`~ftpool.check_cancelled` inside the task raises :class:`~ftpool.Cancelled` once it is
+cancelled. :class:`ChunkTask` is a batch of ``map`` items run as one task.
 
 :class:`PoolFuture` is a ``concurrent.futures.Future`` (so ``wait``, ``as_completed`` and
 ``asyncio.wrap_future`` work on it) with one extension, cancelling a running task:

@@ -18,8 +18,8 @@ from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any
 
 from .._context import ThreadState, set_state
-from .task import PoolFuture, Task
 from .stats import SAMPLES_PER_WORKER, WorkerCounters
+from .task import PoolFuture, Task
 from .taskqueue import TaskQueue
 
 if TYPE_CHECKING:
