@@ -30,9 +30,9 @@ Results are handed over one by one: the iterator pops each result from its chunk
 yields it, so a yielded result is no longer referenced by the pool (only the results in flight
 are held, never the whole output).
 
-Closing the returned iterator early (or dropping it, or a ``TimeoutError``, or an item's
-exception reaching the caller) cancels the chunks still in flight: waiting ones never start,
-running ones stop at their next item.
+Closing the returned iterator early (or dropping it after the first ``next()``, or a
+``TimeoutError``, or an item's exception reaching the caller) cancels the chunks still in
+flight: waiting ones never start, running ones stop at their next item.
 """
 
 from __future__ import annotations
@@ -112,7 +112,8 @@ class MapIterator(Iterator[Any]):
     being yielded, kept reversed in ``_results`` so that each ``next()`` pops (releases) one.
 
     ``close()`` cancels the chunks still in flight, also before the first ``next()``; exhausting
-    it, an exception, a timeout or dropping it does too.
+    it, an exception, a timeout or dropping it after the first ``next()`` does too (dropped
+    before, its work runs, as with the standard library's ``map``).
     """
 
     __slots__ = (
@@ -130,6 +131,7 @@ class MapIterator(Iterator[Any]):
         "_sizer",
         "_source",
         "_star",
+        "_started",
         "_timeout",
     )
 
@@ -149,6 +151,7 @@ class MapIterator(Iterator[Any]):
         self._results: list[Any] = []
         self._error: BaseException | None = None
         self._source: Iterator[Any] | None = None
+        self._started = False
         self._core = core
         self._fn = fn
         self._timeout = timeout
@@ -227,6 +230,7 @@ class MapIterator(Iterator[Any]):
     def _next_chunk(self) -> Any:
         """The first result of the next chunk (the current one is used up): raise the error
         that ended the previous chunk, refill the window, then wait for a chunk."""
+        self._started = True
         while True:
             error = self._error
             if error is not None:
@@ -312,9 +316,11 @@ class MapIterator(Iterator[Any]):
         self._stop()
 
     def __del__(self) -> None:
-        # Dropped before it was used up (as the standard library's generator does in its
-        # ``finally``): cancel the chunks nobody will read.
-        if self._inflight:
+        # Dropped after the first next() and before it was used up: cancel the chunks nobody
+        # will read, as the standard library's result generator does in its ``finally``. An
+        # iterator dropped before any next() lets its work run, as there (a generator that
+        # never started runs no ``finally``): ``pool.map(fn, items)`` for the side effects.
+        if self._started and self._inflight:
             self._stop()
 
 

@@ -220,7 +220,8 @@ class Pool(concurrent.futures.Executor):
         ``timeout`` (seconds from this call; None or ``math.inf``: no limit) makes the iterator
         raise ``TimeoutError`` when a result is not ready in time. An item's exception is
         raised when its result is reached; the items after it in its chunk do not run. Any of
-        these, closing the iterator (``close()``) or dropping it cancels the chunks in flight.
+        these, closing the iterator (``close()``) or dropping it after its first ``next()``
+        cancels the chunks in flight (dropped unread, its work runs, as the standard library's).
         ``TypeError`` for a non-callable or a non-int ``chunksize``/``buffersize``,
         ``ValueError`` for a negative timeout or a ``chunksize``/``buffersize`` below 1,
         ``RuntimeError`` (:class:`~ftpool.ClosedError`) after shutdown.
