@@ -92,7 +92,7 @@ def bench(session: nox.Session) -> None:
     session.run("python", str(ROOT / "scripts" / "bench"), *session.posargs, env=_env(session))
 
 
-# --- stress (issue 7) -----------------------------------------------------------------------------
+# --- stress: the long randomized run, and the API tests on several threads at once ----------------
 STRESS_SECONDS = "30"  # per scenario; the normal test run gives each 2 s
 
 
@@ -120,10 +120,10 @@ def tests_parallel(session: nox.Session) -> None:
                 "--ignore", str(ROOT / "tests" / "test_provision.py"),
                 "--ignore", str(ROOT / "tests" / "test_bench_report.py"),
                 *session.posargs, env=_env(session))
-# --- end stress (issue 7) -------------------------------------------------------------------------
+# --- end stress -----------------------------------------------------------------------------------
 
 
-# --- compare (issue 6) ----------------------------------------------------------------------------
+# --- compare: the benchmarks on 3.13, 3.13t GIL off and 3.13t GIL on, in one report ---------------
 # configuration -> (interpreter, PYTHON_GIL). None unsets PYTHON_GIL: the GIL build refuses "0".
 COMPARE_CONFIGS: dict[str, tuple[str, str | None]] = {
     "3.13": ("3.13", None),
@@ -208,7 +208,7 @@ def compare(session: nox.Session) -> None:
     session.run("python", str(ROOT / "scripts" / "report.py"), "--out", str(out),
                 *map(str, results))
     shutil.rmtree(staging, ignore_errors=True)
-# --- end compare (issue 6) ------------------------------------------------------------------------
+# --- end compare ----------------------------------------------------------------------------------
 
 
 def _check_session_names() -> None:

@@ -24,11 +24,20 @@ from ._errors import (
     ClosedError,
     EndOfChannel,
     FtpoolError,
+    PeerClosedError,
     QueueFull,
     Terminated,
     WouldBlock,
 )
-from ._pool import Pool, PoolFuture, PoolStats, TimingSummary, UnknownHandlerError
+from ._pool import (
+    Pool,
+    PoolBrokenError,
+    PoolClosedError,
+    PoolFuture,
+    PoolStats,
+    TimingSummary,
+    UnknownHandlerError,
+)
 from ._port import (
     BroadcastChannel,
     Message,
@@ -58,7 +67,10 @@ __all__ = [
     "Message",
     "MessageChannel",
     "MessagePort",
+    "PeerClosedError",
     "Pool",
+    "PoolBrokenError",
+    "PoolClosedError",
     "PoolFuture",
     "PoolStats",
     "QueueFull",

@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from . import _channel
 from ._channel import Channel, _check_stop, _check_timeout, _deadline, _remaining
-from ._errors import ClosedError, EndOfChannel, WouldBlock
+from ._errors import ClosedError, EndOfChannel, PeerClosedError, WouldBlock
 from ._events import Listeners
 
 __all__ = [
@@ -155,11 +155,12 @@ class _Delivery:
 class _Link:
     """What the two ports of one MessageChannel share."""
 
-    __slots__ = ("closed", "lock")
+    __slots__ = ("closed", "closed_by", "lock")
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()  # guards closed
+        self.lock = threading.Lock()  # guards closed and closed_by
         self.closed = False
+        self.closed_by: MessagePort | None = None  # the port whose close() closed the channel
 
 
 _CREATE: Final = object()
@@ -200,15 +201,26 @@ class MessagePort:
     def post_message(self, message: Any) -> None:
         """Send ``message`` to the other port. Never blocks.
 
-        The object is shared, not copied. Raises :class:`ClosedError` once either port is closed,
-        and :class:`Terminated` inside a terminated Worker.
+        The object is shared, not copied. Raises :class:`ClosedError` once either port is closed:
+        :class:`PeerClosedError` (a subclass) when the peer port closed it, a plain
+        :class:`ClosedError` when this port did. Raises :class:`Terminated` inside a terminated
+        Worker.
         """
         try:
             self._out.send(message)  # an unbounded lane: never blocks
         except ClosedError:
+            # close() records closed_by before it closes the lanes, so it is set by now (None:
+            # only this direction was closed, at interpreter exit)
+            closer = self._link.closed_by
+            if closer is not None and closer is not self:
+                raise PeerClosedError(
+                    f"post_message() on closed {self._name}: its peer {closer._name} closed the "
+                    f"MessageChannel; create a new MessageChannel"
+                ) from None
             raise ClosedError(
-                f"post_message() on closed {self._name}: the MessageChannel was closed (by this "
-                f"port or its peer); create a new MessageChannel"
+                f"post_message() on closed {self._name}: this port was closed "
+                f"({'its close() was called' if closer is self else 'the interpreter is exiting'})"
+                f"; create a new MessageChannel"
             ) from None
 
     def receive(self, timeout: float | None = None) -> Any:
@@ -269,6 +281,7 @@ class MessagePort:
             if link.closed:
                 return
             link.closed = True
+            link.closed_by = self
         self._out.close()
         self._in.close()
         self._delivery.ended()
@@ -419,7 +432,8 @@ class BroadcastChannel:
             _check_stop()
         if self._closed:
             raise ClosedError(
-                f"post_message() on closed BroadcastChannel {self._name!r}; create a new one"
+                f"post_message() on closed BroadcastChannel {self._name!r}: this object was "
+                f"closed (its close() left the group); create a new one"
             )
         for other in _groups.get(self._name, ()):
             if other is not self:

@@ -8,10 +8,10 @@ Rules, the same for every call that takes a timeout:
 * A negative number or NaN raises ``ValueError``; anything that is not an ``int`` or ``float``
   (``bool`` included: ``True`` is not one second) raises ``TypeError``. Both messages name the call.
 
-Expiry raises the builtin ``TimeoutError`` from calls that wait *for something to happen* (a message,
-a result, a free slot); calls that wait for a state and can report it return a value instead
-(``Worker.join`` returns ``None``, ``wait_closed`` returns ``False``, ``Atomics.wait`` returns
-``"timed-out"``), as their Node.js and ``threading`` counterparts do.
+Expiry raises the builtin ``TimeoutError`` from calls that wait *for something to happen* (a
+message, a result, a free slot); calls that wait for a state and can report it return a value
+instead (``Worker.join`` returns ``None``, ``wait_closed`` returns ``False``, ``Atomics.wait``
+returns ``"timed-out"``), as their Node.js and ``threading`` counterparts do.
 """
 
 from __future__ import annotations
@@ -37,12 +37,13 @@ def check_timeout(timeout: object, where: str) -> float | None:
     if timeout is None:
         return None
     cls = timeout.__class__
-    if cls is not float and cls is not int:
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-            raise TypeError(
-                f"{where}: timeout must be a number of seconds (int or float), or None (or "
-                f"math.inf) to wait forever; got {type(timeout).__name__} {timeout!r}"
-            )
+    if (cls is not float and cls is not int) and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float)
+    ):
+        raise TypeError(
+            f"{where}: timeout must be a number of seconds (int or float), or None (or "
+            f"math.inf) to wait forever; got {type(timeout).__name__} {timeout!r}"
+        )
     seconds = float(timeout)  # type: ignore[arg-type]  # an int or float, checked above
     if not seconds >= 0:  # also rejects NaN
         raise ValueError(

@@ -33,7 +33,7 @@ from typing import Any
 
 from ._channel import Channel, _check_timeout, _deadline, _remaining, _Waker
 from ._context import ThreadState, new_thread_id, set_state
-from ._errors import ClosedError, EndOfChannel, Terminated
+from ._errors import ClosedError, EndOfChannel, PeerClosedError, Terminated
 from ._events import Listeners, report
 from ._port import _port_pair
 
@@ -256,14 +256,23 @@ class Worker:
     def post_message(self, message: Any) -> None:
         """Send ``message`` to the worker (it gets it from ``parent_port()``). Never blocks.
 
-        Raises :class:`ClosedError` once the worker has exited (its port is closed), and once
-        the interpreter is exiting (see the module docstring).
+        Raises :class:`PeerClosedError` (a :class:`ClosedError`) once the worker has exited or
+        closed its ``parent_port()``, and a plain :class:`ClosedError` once the interpreter is
+        exiting (see the module docstring).
         """
         try:
             self._port.post_message(message)
+        except PeerClosedError:
+            # the worker sets its exit code before its end closes the port
+            why = ("has exited" if self._exit_code is not None
+                   else "closed its parent_port() and takes no more messages")
+            raise PeerClosedError(
+                f"post_message() to Worker {self._name!r}: the worker {why}; start a new one"
+            ) from None
         except ClosedError:
             raise ClosedError(
-                f"post_message() to Worker {self._name!r}: the worker has exited; start a new one"
+                f"post_message() to Worker {self._name!r}: the interpreter is exiting, so no "
+                f"Worker takes messages any more"
             ) from None
 
     def receive(self, timeout: float | None = None) -> Any:

@@ -29,7 +29,7 @@ class Case:
     """One benchmark: ``run(quick)`` performs ONE repeat and returns ``{metric: value}``.
 
     ``ratios`` lists (numerator, denominator) metric pairs reported as the median of per-repeat
-    ratios; ``target`` is the issue's goal, printed beside the result (never asserted).
+    ratios; ``target`` is the goal set for the case, printed beside the result (never asserted).
     """
 
     name: str

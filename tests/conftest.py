@@ -1,5 +1,9 @@
 """Session-wide guards: no test leaks a thread, and under 3.13t the GIL stays off.
 
+Test files are named by the thing they test, thing first, then the aspect:
+``test_<thing>[_<aspect>].py`` (``test_pool_close.py``, ``test_broadcast_channel.py`` for
+BroadcastChannel, ``test_pool_broadcast.py`` for Pool.broadcast, ``test_messaging_bad_input.py``).
+
 - ``no_thread_leak`` (autouse): every thread a test starts must be finished when the test ends.
   Threads that are already ending get a short grace period (joined, not polled); a thread still
   alive after it fails the test with the thread's name.

@@ -1,8 +1,7 @@
-"""runtime(), the error hierarchy and the GIL contract of ``import ftpool``."""
+"""runtime() and the GIL contract of ``import ftpool`` (the errors: test_errors_hierarchy.py)."""
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import os
 import subprocess
@@ -63,22 +62,6 @@ def test_unknown_demo_names_the_known_ones() -> None:
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2
     assert "unknown demo 'no-such-demo'; choose one of:" in result.stderr
-
-
-@pytest.mark.parametrize(
-    "name",
-    ["ClosedError", "EndOfChannel", "WouldBlock", "QueueFull", "Terminated", "BrokenPool",
-     "Cancelled"],
-)
-def test_every_error_derives_from_ftpool_error(name: str) -> None:
-    assert issubclass(getattr(ftpool, name), ftpool.FtpoolError)
-
-
-def test_cancelled_is_also_a_concurrent_futures_cancellation() -> None:
-    exc = ftpool.Cancelled("stop now")
-    assert isinstance(exc, concurrent.futures.CancelledError)
-    assert exc.reason == "stop now"
-    assert "stop now" in str(exc)
 
 
 def test_gil_enabled_warning_is_a_runtime_warning() -> None:

@@ -15,8 +15,17 @@ A small public façade over a private core, laid out as Piscina's ``src/`` is:
 
 from __future__ import annotations
 
+from .core import PoolBrokenError, PoolClosedError
 from .pool import Pool, UnknownHandlerError
 from .stats import PoolStats, TimingSummary
 from .task import PoolFuture
 
-__all__ = ["Pool", "PoolFuture", "PoolStats", "TimingSummary", "UnknownHandlerError"]
+__all__ = [
+    "Pool",
+    "PoolBrokenError",
+    "PoolClosedError",
+    "PoolFuture",
+    "PoolStats",
+    "TimingSummary",
+    "UnknownHandlerError",
+]

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, Literal, ParamSpec, TypeVar, overload
 
 from .._context import CancelToken
+from .._errors import FtpoolError
 from .._events import Listeners
 from .._runtime import usable_cores
 from .._timeouts import check_timeout
@@ -36,11 +37,11 @@ EVENTS = ("drain", "worker_create", "worker_exit", "error")
 _pool_numbers = itertools.count()
 
 
-class UnknownHandlerError(KeyError):
+class UnknownHandlerError(FtpoolError, KeyError):
     """``Pool.run(name=...)`` named no registered handler (or the pool has no default ``task``).
 
-    A ``KeyError`` (the name is the missing key), raised by ``run`` itself, never later in a
-    worker. The message names the known handlers.
+    An :class:`~ftpool.FtpoolError` and a ``KeyError`` (the name is the missing key), raised by
+    ``run`` itself, never later in a worker. The message names the known handlers.
     """
 
     def __str__(self) -> str:  # KeyError would show the message quoted, as a repr

@@ -170,7 +170,7 @@ def libraries() -> dict[str, Callable[..., tuple[float, int]]]:
     """Every library measured, by the name used in the metrics ("<name> x<workers>")."""
     found: dict[str, Callable[..., tuple[float, int]]] = {}
     pool = getattr(ftpool, "Pool", None)
-    if pool is not None:  # issue 5; measured as soon as it exists
+    if pool is not None:  # measured whenever the ftpool under test has a Pool
         found["ftpool Pool"] = _thread_executor(lambda n: pool(max_workers=n))
     found["ThreadPoolExecutor"] = _thread_executor(lambda n: ThreadPoolExecutor(max_workers=n))
     found["ProcessPoolExecutor"] = _processes

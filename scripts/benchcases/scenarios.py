@@ -248,7 +248,7 @@ def _available(*names: str) -> bool:
 
 def producer_consumer_impls() -> dict[str, Callable[[Work], list[int]]]:
     impls: dict[str, Callable[[Work], list[int]]] = {}
-    if _available("Worker", "MessageChannel", "parent_port"):  # issue 3
+    if _available("Worker", "MessageChannel", "parent_port"):
         impls["ftpool Worker+MessageChannel"] = pc_ftpool_ports
     if _available("Worker", "Channel"):
         impls["ftpool Worker+Channel"] = pc_ftpool_channel
@@ -259,9 +259,9 @@ def producer_consumer_impls() -> dict[str, Callable[[Work], list[int]]]:
 def pool_impls() -> dict[str, Callable[[Work], list[int]]]:
     impls: dict[str, Callable[[Work], list[int]]] = {}
     pool = getattr(ftpool, "Pool", None)
-    if pool is not None:  # issue 5
+    if pool is not None:
         impls["ftpool Pool"] = pool_executor(lambda n: pool(max_workers=n))
-    if _available("Worker", "Channel"):  # issue 3
+    if _available("Worker", "Channel"):
         impls["ftpool Worker+Channel"] = pool_ftpool_channel
     impls["ThreadPoolExecutor"] = pool_executor(lambda n: ThreadPoolExecutor(max_workers=n))
     impls["threads+queue.Queue"] = pool_threads_queue

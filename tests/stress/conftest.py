@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from stresslib import TALLY, master_seed
+from stress_engine import TALLY, master_seed
 
 
 def pytest_configure(config: pytest.Config) -> None:
