@@ -295,8 +295,9 @@ class Task(CancelToken):
         self.cancel(reason)
 
     def expire(self) -> None:
-        """The timeout ran out (called by the pool's timer thread): fail the future with
-        ``TimeoutError`` now, and cancel the token so that the task stops at its next check."""
+        """The timeout ran out (called by the pool's timer thread, or by the worker when the
+        task ended after its deadline): fail the future with ``TimeoutError`` now unless it has
+        ended, and cancel the token so that the task stops at its next check."""
         message = f"the task ran longer than its timeout of {self.timeout} s and was cancelled"
         if self.future._set_exception_once(TimeoutError(message), only_running=True):
             CancelToken.cancel(self, TimeoutError(message))
