@@ -95,8 +95,9 @@ class Pool(concurrent.futures.Executor):
 
     Inside a task: ``ftpool.is_main_thread()`` is False, ``ftpool.thread_id()`` is the worker's
     unique id, and ``ftpool.check_cancelled()`` raises :class:`~ftpool.Cancelled` once the task is
-    cancelled (``Future.cancel()``, ``run(cancel=token)``, ``timeout=``, ``terminate()``). A
-    task's exception goes into its future and never ends its worker.
+    cancelled (``Future.cancel()``, ``run(cancel=token)``, ``terminate()``) or past its
+    ``run(timeout=)`` deadline. A task's exception goes into its future and never ends its
+    worker.
     """
 
     def __init__(
@@ -277,8 +278,10 @@ class Pool(concurrent.futures.Executor):
 
     def close(self, timeout: float | None = None) -> None:
         """Take no more work, let everything queued and running finish, and wait for the workers
-        to end: up to ``timeout`` seconds (None: as long as it takes), then ``TimeoutError``
-        (the pool still finishes in the background). Idempotent."""
+        to end: up to ``timeout`` seconds (None or ``math.inf``: as long as it takes), then
+        ``TimeoutError`` (the pool still finishes in the background). A negative or NaN
+        ``timeout`` raises ``ValueError``, a non-number ``TypeError``, and the pool stays open.
+        Idempotent."""
         timeout = check_timeout(timeout, "Pool.close")
         self._core.shutdown(wait=False)
         if not self._core.join(timeout):
@@ -290,8 +293,9 @@ class Pool(concurrent.futures.Executor):
     def terminate(self, timeout: float | None = None) -> None:
         """Cancel every queued task, ask running tasks to stop through their cancel token (they
         end cancelled at their next ``check_cancelled()``; a task that never checks runs to its
-        end), then wait for the workers, up to ``timeout`` seconds (``TimeoutError`` after it).
-        Threads are never killed. Idempotent."""
+        end), then wait for the workers, up to ``timeout`` seconds (None or ``math.inf``: as
+        long as it takes; ``TimeoutError`` after it). Bad timeouts as :meth:`close` (the pool
+        is left untouched). Threads are never killed. Idempotent."""
         timeout = check_timeout(timeout, "Pool.terminate")
         self._core.shutdown(wait=False, terminate=True)
         if not self._core.join(timeout):
@@ -329,9 +333,14 @@ class Pool(concurrent.futures.Executor):
         ``name`` (or no default ``task``) raises :class:`UnknownHandlerError` (a ``KeyError``)
         here. ``cancel=token``: cancelling the token cancels the task (removed if it waits,
         stopped at its next check if it runs; an already cancelled token gives an already
-        cancelled future). ``timeout``: seconds counted from the moment the task *starts*; when
-        they pass, the future fails with ``TimeoutError`` at once and the task is cancelled
-        cooperatively. Negative ``timeout`` raises ``ValueError``; other errors as
+        cancelled future). ``timeout``: seconds counted from the moment the task *starts*
+        (None or ``math.inf``: none); when they pass, the future fails with ``TimeoutError`` and
+        the task is cancelled cooperatively. The deadline holds however late the pool's timer
+        thread runs: inside the task ``check_cancelled()`` compares the clock with the deadline
+        itself (raising :class:`~ftpool.Cancelled` whose ``reason`` is the ``TimeoutError``),
+        and a task that returns or raises after its deadline still ends with ``TimeoutError``,
+        its result discarded and counted in ``stats().timed_out``. A negative or NaN
+        ``timeout`` raises ``ValueError``, a non-number ``TypeError``; other errors as
         :meth:`submit`.
         """
         fn = self._handler_for(name)
