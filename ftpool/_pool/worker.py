@@ -93,6 +93,8 @@ class PoolHost(QueueOwner[Task], Protocol):
 TERMINATE_REASON = "the pool was terminated"
 
 _perf_counter = time.perf_counter
+#: Marks (in the loop's ``error``) a task that ended after its deadline.
+_ENDED_LATE = TimeoutError("the task ended after its deadline")
 _monotonic = time.monotonic
 _Task = Task
 
@@ -217,8 +219,10 @@ def _loop(core: PoolHost, worker: PoolWorker) -> None:
             result = task.execute()
         except BaseException as exc:
             error = exc
-        # Ended after its deadline (result, exception or stopped): it times out below.
-        late = timeout is not None and _monotonic() >= deadline
+        if timeout is not None and _monotonic() >= deadline:
+            # Ended after its deadline: whatever it returned or raised is discarded and it
+            # times out below (one test per task without a timeout, on the hot path).
+            error = _ENDED_LATE
         # Everything is counted BEFORE the future ends: ending it wakes the waiters and runs the
         # done-callbacks, and stats() read after result() (or map reading task.elapsed) must
         # see this task. The worker is marked idle first: stats() reads the counts before
@@ -236,14 +240,7 @@ def _loop(core: PoolHost, worker: PoolWorker) -> None:
             run_ring[index] = elapsed / size
             task.elapsed = elapsed  # for map's adaptive chunk size
         counters.samples = samples + 1
-        if late:
-            # Its result (or exception) is discarded: counted as timed out, then the future
-            # fails with TimeoutError, unless the timer thread did that already (while the task
-            # runs, only the timer and this worker end its future).
-            _count_timed_out(counters, size)
-            task.expire()
-            result = None
-        elif error is None:
+        if error is None:
             if task.__class__ is plain_task:
                 counters.completed += 1
                 if not future._set_result_once(result):  # the timer had failed it first
@@ -255,6 +252,13 @@ def _loop(core: PoolHost, worker: PoolWorker) -> None:
                 if not future._set_result_once(result):  # the timer had failed it first
                     counters.completed, counters.failed, counters.cancelled = before
                     _count_timed_out(counters, size)
+            result = None
+        elif error is _ENDED_LATE:
+            # Counted as timed out, then the future fails with TimeoutError, unless the timer
+            # thread did that already (while the task runs, only the timer and this worker end
+            # its future).
+            _count_timed_out(counters, size)
+            task.expire()
             result = None
         elif task._cancelled and isinstance(error, CancelledError):
             # it stopped at a check of its own token: the future ends cancelled
