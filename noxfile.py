@@ -1,16 +1,21 @@
-"""ftpool's sessions: the same work on the free-threaded build (3.13t) and the GIL build (3.13).
+"""ftpool's sessions: the same work on a free-threaded build and the GIL build of one version.
 
 Run them through ``scripts/nox`` (it installs nox itself). The interpreters come from
 ``scripts/provision``, which finds or builds them (once; cached outside the repository) and links
-them into a directory this file puts first on PATH, so ``python="3.13t"`` means that build.
+them into a directory this file puts first on PATH. The pair is whatever it provides -- 3.13t and
+3.13 here, 3.14t and 3.14 given ``FTPOOL_PYTHON_T``/``FTPOOL_PYTHON`` or ``python3.14t`` and
+``python3.14`` on PATH -- and the sessions are named after its real version (``tests-3.13t``,
+``tests-3.13``; ``tests`` runs both whatever they are called).
 
-On 3.13t the sessions set ``PYTHON_GIL=0``: the ``atomics`` package imports cffi 1.x, which would
-otherwise switch the GIL back on (ftpool warns when that happens).
+On the free-threaded build the sessions set ``PYTHON_GIL=0``: the ``atomics`` package imports cffi
+1.x, which would otherwise switch the GIL back on (ftpool warns when that happens).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.machinery
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -23,7 +28,6 @@ import nox
 ROOT = Path(__file__).resolve().parent
 PROVISION = ROOT / "scripts" / "provision"
 CONSTRAINTS = ROOT / "constraints.txt"
-PYTHONS = ["3.13t", "3.13"]
 NO_GIL = {"PYTHON_GIL": "0"}
 
 nox.options.sessions = ["tests", "lint"]
@@ -34,30 +38,47 @@ nox.options.error_on_missing_interpreters = True
 _LISTING = {"-l", "--list", "--list-sessions", "-h", "--help", "--usage", "--version"}
 
 
-def _provision() -> None:
-    """Find (or, unless we are only listing sessions, build) both interpreters; put them on PATH."""
+def _default_series() -> str:
+    """The version scripts/provision would build (its SOURCE_SERIES): the session names used to
+    list the sessions before anything is provisioned."""
+    loader = importlib.machinery.SourceFileLoader("ftpool_provision", str(PROVISION))
+    spec = importlib.util.spec_from_loader("ftpool_provision", loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return str(module.SOURCE_SERIES)
+
+
+def _provision() -> tuple[str, str]:
+    """Find (or, unless we are only listing sessions, build) both interpreters; put them on PATH.
+    Returns their labels: (free-threaded, GIL), e.g. ("3.13t", "3.13")."""
     listing = bool(_LISTING.intersection(sys.argv))
     cmd = [sys.executable, str(PROVISION), *(["--no-build"] if listing else [])]
     result = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
     if result.returncode != 0:
         if listing:
-            return
+            series = _default_series()
+            return f"{series}t", series
         sys.exit(f"nox: scripts/provision failed (exit {result.returncode}); see its message above")
-    paths = dict(line.split("=", 1) for line in result.stdout.strip().splitlines()[-2:])
+    # the last two lines: "<X.Y>t=<path>" (free-threaded), then "<X.Y>=<path>" (GIL build)
+    (free, free_path), (gil, gil_path) = (
+        line.split("=", 1) for line in result.stdout.strip().splitlines()[-2:])
     # the provisioning tests check explicit interpreters with the real pair
-    os.environ["FTPOOL_TEST_FTPOOL_PYTHON_T"] = paths["3.13t"]
-    os.environ["FTPOOL_TEST_FTPOOL_PYTHON"] = paths["3.13"]
-    # scripts/provision links exactly these two as python3.13t and python3.13 in its bin/ (the
-    # free-threaded build's own bin/ also holds a python3.13, so only the links go on PATH)
+    os.environ["FTPOOL_TEST_FTPOOL_PYTHON_T"] = free_path
+    os.environ["FTPOOL_TEST_FTPOOL_PYTHON"] = gil_path
+    # scripts/provision links exactly these two as python<X.Y>t and python<X.Y> in its bin/ (the
+    # free-threaded build's own bin/ also holds a python<X.Y>, so only the links go on PATH)
     cache_bin = Path(os.environ.get("FTPOOL_CACHE") or Path(
         os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ftpool") / "bin"
     os.environ["PATH"] = os.pathsep.join([str(cache_bin), os.environ.get("PATH", "")])
+    return free, gil
 
 
 # Each session sets PYTHON_GIL itself; one exported by the caller would reach the GIL build,
 # whose interpreter refuses to start with PYTHON_GIL=0.
 os.environ.pop("PYTHON_GIL", None)
-_provision()
+FREE_THREADED, GIL_BUILD = _provision()  # e.g. "3.13t", "3.13": nox's python= for each build
+PYTHONS = [FREE_THREADED, GIL_BUILD]
 
 
 def _install(session: nox.Session, *groups: str) -> None:
@@ -67,19 +88,21 @@ def _install(session: nox.Session, *groups: str) -> None:
 
 
 def _env(session: nox.Session) -> dict[str, str]:
-    return dict(NO_GIL) if session.python == "3.13t" else {}
+    return dict(NO_GIL) if session.python == FREE_THREADED else {}
 
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Run the test suite (pytest, pytest-timeout); on 3.13t the GIL must stay off throughout."""
+    """Run the test suite (pytest, pytest-timeout); the GIL must stay off on the free-threaded
+    build throughout."""
     _install(session, "test")
     session.run("python", "-m", "pytest", *session.posargs, env=_env(session))
 
 
-@nox.session(python="3.13")
+@nox.session(python=GIL_BUILD)
 def lint(session: nox.Session) -> None:
-    """ruff on everything, mypy --strict on ftpool/ (mypy does not install on 3.13t yet)."""
+    """ruff on everything, mypy --strict on ftpool/ (on the GIL build: mypy does not install on
+    a free-threaded one yet)."""
     _install(session, "lint")
     session.run("ruff", "check", "ftpool", "tests", "scripts", "noxfile.py")
     session.run("mypy", "--strict", "ftpool")
@@ -110,7 +133,7 @@ def stress(session: nox.Session) -> None:
                 f"--timeout={float(seconds) + 120:.0f}", *session.posargs, env=env)
 
 
-@nox.session(python="3.13t")
+@nox.session(python=FREE_THREADED)
 def tests_parallel(session: nox.Session) -> None:
     """The API tests with pytest-run-parallel: each test body on 4 threads at once (GIL off);
     tests marked single_thread run once. The stress tests run in `tests` (whole-process)."""
@@ -126,9 +149,9 @@ def tests_parallel(session: nox.Session) -> None:
 # --- compare: the benchmarks on 3.13, 3.13t GIL off and 3.13t GIL on, in one report ---------------
 # configuration -> (interpreter, PYTHON_GIL). None unsets PYTHON_GIL: the GIL build refuses "0".
 COMPARE_CONFIGS: dict[str, tuple[str, str | None]] = {
-    "3.13": ("3.13", None),
-    "3.13t-gil-off": ("3.13t", "0"),
-    "3.13t-gil-on": ("3.13t", "1"),
+    GIL_BUILD: (GIL_BUILD, None),
+    f"{FREE_THREADED}-gil-off": (FREE_THREADED, "0"),
+    f"{FREE_THREADED}-gil-on": (FREE_THREADED, "1"),
 }
 COMPARE_RUNS = ROOT / ".nox" / "compare-runs"  # each run's JSON, until its report is written
 _COMPARE_ID = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"  # one per nox invocation
@@ -158,7 +181,7 @@ def _compare_options(session: nox.Session) -> argparse.Namespace:
 
 @nox.session(python=PYTHONS)
 def compare_run(session: nox.Session) -> None:
-    """Part of `compare`: the benchmarks on one interpreter (3.13t: GIL off, then forced on)."""
+    """Part of `compare`: the benchmarks on one interpreter (free-threaded: GIL off, then on)."""
     options = _compare_options(session)
     staging = COMPARE_RUNS / _COMPARE_ID
     if COMPARE_RUNS.is_dir():  # interrupted comparisons leave their JSON behind; not this one's
@@ -187,9 +210,11 @@ def compare_run(session: nox.Session) -> None:
         raise
 
 
-@nox.session(python="3.13", requires=["compare_run-3.13", "compare_run-3.13t"])
+@nox.session(python=GIL_BUILD,
+             requires=[f"compare_run-{GIL_BUILD}", f"compare_run-{FREE_THREADED}"])
 def compare(session: nox.Session) -> None:
-    """The main job: benchmarks on 3.13, 3.13t GIL off, 3.13t GIL on, side by side in compare/.
+    """The main job: the benchmarks on the GIL build and the free-threaded build (GIL off, forced
+    on), side by side in compare/ (e.g. 3.13, 3.13t GIL off, 3.13t GIL on).
 
     Writes report.md, scaling.png and the JSON of each configuration into compare/ (or --out DIR).
     Options after --: --quick (a smoke run, under 3 minutes on 2 cores), --out DIR, --case GLOB

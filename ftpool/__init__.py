@@ -8,6 +8,8 @@ shared-memory atomics does.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._atomics import AtomicCounter, Atomics
 from ._channel import Channel, ChannelStats, select
 from ._context import (
@@ -45,9 +47,26 @@ from ._port import (
     MessagePort,
     receive_message_on_port,
 )
-from ._runtime import GILEnabledWarning, RuntimeInfo, runtime
+from ._runtime import Finding, GILEnabledWarning, RuntimeInfo, runtime
 from ._shared import SharedArray, SharedBuffer
 from ._worker import Worker
+
+if TYPE_CHECKING:
+    from ._doctor import DoctorReport, Measurement, doctor
+
+_LAZY = {"DoctorReport", "Measurement", "doctor"}  # the scaling doctor loads on first use
+
+
+def __getattr__(name: str) -> Any:
+    """Load the scaling doctor (``ftpool.doctor`` and its report types) on first use, so that
+    ``import ftpool`` does not pay for it."""
+    if name in _LAZY:
+        from . import _doctor  # noqa: PLC0415
+
+        value = getattr(_doctor, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ftpool' has no attribute {name!r}")
 
 __version__ = "0.1.0"
 
@@ -61,9 +80,12 @@ __all__ = [
     "Channel",
     "ChannelStats",
     "ClosedError",
+    "DoctorReport",
     "EndOfChannel",
+    "Finding",
     "FtpoolError",
     "GILEnabledWarning",
+    "Measurement",
     "Message",
     "MessageChannel",
     "MessagePort",
@@ -84,6 +106,7 @@ __all__ = [
     "WouldBlock",
     "__version__",
     "check_cancelled",
+    "doctor",
     "is_main_thread",
     "parent_port",
     "receive_message_on_port",

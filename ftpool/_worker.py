@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -35,6 +35,7 @@ from ._channel import Channel, _check_timeout, _deadline, _remaining, _Waker
 from ._context import ThreadState, new_thread_id, set_state
 from ._errors import ClosedError, EndOfChannel, PeerClosedError, Terminated
 from ._events import Listeners, report
+from ._immortal import run_copy
 from ._port import _port_pair
 
 __all__ = ["Worker"]
@@ -85,6 +86,16 @@ class Worker:
     Exit codes: 0 when ``target`` returned, 1 when it raised (including :class:`Terminated` after
     :meth:`terminate`, which is not an error), ``n`` for ``sys.exit(n)`` inside the worker (as
     ``process.exit(n)`` in a Node worker; not an error either).
+
+    A coroutine function (``async def``) as ``target`` runs under its own event loop:
+    ``asyncio.run(target(*args, **kwargs))`` in the worker's thread, as every Node worker has a
+    loop. :meth:`terminate` then cancels the main task (thread-safely, through the loop): the
+    coroutine gets ``asyncio.CancelledError`` at its current ``await`` and, if it lets it end
+    the run, the worker exits with code 1, not an error. The worker's ``parent_port()`` is
+    closed when the main coroutine ends, before ``asyncio.run`` cleans up, so a
+    ``port.receive()`` still running in ``asyncio.to_thread`` returns (``EndOfChannel``) instead
+    of holding the loop's executor. Other tasks still running then are cancelled by
+    ``asyncio.run``, as usual.
     """
 
     __slots__ = (
@@ -168,9 +179,14 @@ class Worker:
                 online = self._listeners.get("online")
             for callback in online:
                 self._call(callback, "online")
-            target = self._target
-            assert target is not None
-            target(*self._args, **self._kwargs)
+            assert self._target is not None
+            target = run_copy(self._target)  # same behaviour, constants immortal (see _immortal)
+            result = target(*self._args, **self._kwargs)
+            if isinstance(result, Coroutine):  # an async def target: run it under its own loop
+                from ._aio import run_worker_coroutine  # noqa: PLC0415 - only async workers
+
+                run_worker_coroutine(result, state.stop, state.port)
+            del result
         except Terminated as exc:
             code = TERMINATED_EXIT_CODE
             if not state.stop.cancelled:

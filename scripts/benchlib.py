@@ -81,6 +81,41 @@ def quantile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+def byte_compile() -> dict[str, Any]:
+    """Write the ``.pyc`` of the bench cases and of ftpool before any of them is imported.
+
+    On a free-threaded build, code imported from source (no ``.pyc``: ``PYTHONDONTWRITEBYTECODE``
+    set, or a first run) has mortal constants and float-heavy code then scales far worse than
+    the same code loaded from a ``.pyc``. Compiling here (``py_compile`` writes whatever
+    ``PYTHONDONTWRITEBYTECODE`` says; imports still read the files) makes every run measure the
+    same thing whatever the caller's environment or an earlier run left behind. Returns what was
+    done, for the JSON: the directories, and the files that could not be written.
+    """
+    import compileall
+    import importlib.util
+
+    targets = [BENCHCASES, BENCHCASES.parent / "benchlib.py"]
+    spec = importlib.util.find_spec("ftpool")  # finds the package without importing it
+    if spec is not None and spec.submodule_search_locations:
+        targets += [Path(p) for p in spec.submodule_search_locations]
+    failed: list[str] = []
+    for target in targets:
+        if target.is_dir():
+            ok = compileall.compile_dir(target, quiet=2, workers=1)
+        else:
+            ok = compileall.compile_file(target, quiet=2)
+        if not ok:
+            failed.append(str(target))
+    cached = []
+    for target in targets:
+        files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
+        cached += [f for f in files
+                   if not Path(importlib.util.cache_from_source(str(f))).exists()]
+    return {"compiled": [str(t) for t in targets], "failed": failed,
+            "missing_pyc": [str(f) for f in cached],
+            "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE")}
+
+
 def load_cases() -> list[Case]:
     """Every case of every module in scripts/benchcases, in file then list order."""
     here = str(BENCHCASES.parent)
@@ -137,12 +172,13 @@ def interpreter() -> dict[str, Any]:
     import sysconfig
 
     gil = getattr(sys, "_is_gil_enabled", lambda: True)()
-    build = "3.13t" if sysconfig.get_config_var("Py_GIL_DISABLED") else "3.13"
+    free_threaded = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+    build = f"{sys.version_info[0]}.{sys.version_info[1]}{'t' if free_threaded else ''}"
     return {
         "version": platform.python_version(),
         "build": sys.version,
         "executable": sys.executable,
-        "free_threaded_build": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
+        "free_threaded_build": free_threaded,
         "gil_enabled": bool(gil),
         "label": f"{build} GIL {'on' if gil else 'off'}",
         "PYTHON_GIL": os.environ.get("PYTHON_GIL"),
@@ -222,8 +258,9 @@ def source_version() -> dict[str, str]:
     return {"version": version, "commit": commit}
 
 
-def write_json(path: Path, results: list[Result], quick: bool, repeats: int,
-               started: dict[str, Any] | None = None) -> None:
+def write_json(path: Path, results: list[Result], quick: bool, repeats: int, *,
+               started: dict[str, Any] | None = None,
+               bytecode: dict[str, Any] | None = None) -> None:
     """Write every repeat, medians and min-max, atomically (a temp file renamed into place).
 
     ``started`` is :func:`interpreter` as it was before the first case: the GIL state at the end
@@ -237,6 +274,7 @@ def write_json(path: Path, results: list[Result], quick: bool, repeats: int,
         "ftpool": source_version(),
         "quick": quick,
         "repeats": repeats,
+        "bytecode": bytecode,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "cases": [r.summary() for r in results],
     }

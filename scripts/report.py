@@ -5,9 +5,11 @@ Usage:
   scripts/report.py RESULTS.json... [--out DIR] [--no-plot]
   scripts/report.py compare/             re-draw a saved comparison from its JSON files
 
-Each JSON file is one configuration (3.13 with the GIL, 3.13t with the GIL off, 3.13t with the GIL
-forced on), told apart by the interpreter facts the runner recorded. ``nox -s compare`` runs the
-benchmarks and then this script; it can be re-run on saved JSON at any time.
+Each JSON file is one configuration (the GIL build, the free-threaded build with the GIL off, the
+free-threaded build with the GIL forced on), told apart by the interpreter facts the runner
+recorded and labelled by the interpreter's real version (e.g. "3.13 (GIL)", "3.14t GIL off").
+``nox -s compare`` runs the benchmarks and then this script; it can be re-run on saved JSON at any
+time.
 
 Writes into DIR (default ``compare``): ``report.md`` (the tables), ``scaling.png`` (speedup against
 workers, one line per configuration and library; needs matplotlib) and a copy of each JSON named
@@ -49,6 +51,7 @@ from benchlib import fmt
 REPORT = "report.md"
 CHART = "scaling.png"
 SCALING_METRIC = re.compile(r"^(?P<library>.+) x(?P<workers>\d+)$")
+CPU_SUFFIX = " cpu"  # "<library> cpu x<workers>": the process CPU seconds of that measurement
 PEERS = ("threads", "ThreadPoolExecutor", "ProcessPoolExecutor")
 FTPOOL = "ftpool Pool"
 TARGET_EFFICIENCY = 0.85
@@ -81,9 +84,9 @@ class Stat:
 class Run:
     """One configuration's results (one JSON file)."""
 
-    label: str  # "3.13 (GIL)", "3.13t GIL off", "3.13t GIL on"
-    slug: str  # file name stem: "3.13", "3.13t-gil-off", "3.13t-gil-on"
-    order: int
+    label: str  # e.g. "3.13 (GIL)", "3.13t GIL off", "3.13t GIL on" (the real version)
+    slug: str  # file name stem: e.g. "3.13", "3.13t-gil-off", "3.13t-gil-on"
+    order: int  # GIL build, then free-threaded GIL off, then GIL on (see KINDS)
     data: dict[str, Any]
     source: Path
     raw: bytes  # the file as the runner wrote it (copied unchanged)
@@ -93,19 +96,32 @@ class Run:
     def cases(self) -> dict[str, dict[str, Any]]:
         return {case["name"]: case for case in self.data["cases"]}
 
+    @property
+    def kind(self) -> str:
+        """"gil", "ft-off" or "ft-on" (see KINDS)."""
+        return KINDS[self.order]
+
+
+KINDS = ("gil", "ft-off", "ft-on")  # the three configurations, in report order
+
+
+def series(interp: dict[str, Any]) -> str:
+    """"3.13" for CPython 3.13.x: the major.minor the runner recorded."""
+    return ".".join(str(interp.get("version", "?")).split(".")[:2])
+
 
 def configuration(interp: dict[str, Any]) -> tuple[str, str, int]:
-    """(label, slug, order) of the configuration an interpreter record describes."""
+    """(label, slug, order) of the configuration an interpreter record describes, named by the
+    interpreter's own version: nothing here assumes which Python it is."""
+    version = series(interp)
     if not interp.get("free_threaded_build"):
-        return "3.13 (GIL)", "3.13", 0
+        return f"{version} (GIL)", version, 0
     requested = interp.get("PYTHON_GIL")
-    if requested == "1":
-        return "3.13t GIL on", "3.13t-gil-on", 2
-    if requested == "0":
-        return "3.13t GIL off", "3.13t-gil-off", 1
-    if interp.get("gil_enabled_at_start", interp.get("gil_enabled")):
-        return "3.13t GIL on", "3.13t-gil-on", 2
-    return "3.13t GIL off", "3.13t-gil-off", 1
+    on = requested == "1" or (requested != "0" and bool(
+        interp.get("gil_enabled_at_start", interp.get("gil_enabled"))))
+    if on:
+        return f"{version}t GIL on", f"{version}t-gil-on", 2
+    return f"{version}t GIL off", f"{version}t-gil-off", 1
 
 
 def load(paths: Iterable[Path]) -> list[Run]:
@@ -144,12 +160,16 @@ def load(paths: Iterable[Path]) -> list[Run]:
     if not runs:
         raise ReportError("no JSON files given")
     seen: dict[str, Path] = {}
+    series_seen = sorted({series(run.data["interpreter"]) for run in runs})
+    if len(series_seen) > 1:
+        raise ReportError(f"the runs come from different Python versions {series_seen}; "
+                          "compare one version's GIL and free-threaded builds at a time")
     for run in runs:
-        if run.slug in seen and seen[run.slug].resolve() != run.source.resolve():
-            raise ReportError(f"{seen[run.slug]} and {run.source} are both {run.label}; "
+        if run.kind in seen and seen[run.kind].resolve() != run.source.resolve():
+            raise ReportError(f"{seen[run.kind]} and {run.source} are both {run.label}; "
                               "give one file per configuration")
-        seen[run.slug] = run.source
-    unique = {run.slug: run for run in runs}
+        seen[run.kind] = run.source
+    unique = {run.kind: run for run in runs}
     return sorted(unique.values(), key=lambda r: r.order)
 
 
@@ -194,26 +214,48 @@ def per_repeat_ratio(numerators: Sequence[float], denominators: Sequence[float])
 
 @dataclass(frozen=True)
 class Scaling:
-    """A scaling case of one run: times per (library, workers), speedups vs 1 worker."""
+    """A scaling case of one run: times per (library, workers), speedups vs 1 worker, and the
+    process CPU time per (library, workers) where the runner recorded it
+    (``"<library> cpu x<workers>"``)."""
 
     libraries: list[str]
     workers: list[int]
     times: dict[tuple[str, int], list[float]]
+    cpu: dict[tuple[str, int], list[float]] = field(default_factory=dict)
 
     @staticmethod
     def of(case: dict[str, Any]) -> Scaling:
         times: dict[tuple[str, int], list[float]] = {}
+        cpu: dict[tuple[str, int], list[float]] = {}
         libraries: list[str] = []
         for name in case["metrics"]:
             match = SCALING_METRIC.match(name)
             if not match:
                 continue
             library, workers = match["library"], int(match["workers"])
+            if library.endswith(CPU_SUFFIX):
+                cpu[(library.removesuffix(CPU_SUFFIX), workers)] = repeats_of(case, name)
+                continue
             times[(library, workers)] = repeats_of(case, name)
             if library not in libraries:
                 libraries.append(library)
         workers = sorted({n for _, n in times})
-        return Scaling(ordered(libraries), workers, times)
+        return Scaling(ordered(libraries), workers, times, cpu)
+
+    def cpu_relative(self, library: str, peer: str, workers: int) -> Stat | None:
+        """library CPU time / peer CPU time at the same worker count, per repeat (1.0: the same
+        CPU for the same work; above 1: the library spent more, i.e. its overhead)."""
+        mine, theirs = self.cpu.get((library, workers)), self.cpu.get((peer, workers))
+        if not mine or not theirs:
+            return None
+        return per_repeat_ratio(mine, theirs)
+
+    def cpu_growth(self, library: str, workers: int) -> Stat | None:
+        """CPU time with n workers / with 1, per repeat: 1.0 when threads do not contend."""
+        one, many = self.cpu.get((library, 1)), self.cpu.get((library, workers))
+        if not one or not many:
+            return None
+        return per_repeat_ratio(many, one)
 
     def time(self, library: str, workers: int) -> Stat | None:
         values = self.times.get((library, workers))
@@ -305,6 +347,16 @@ def header_lines(runs: list[Run]) -> list[str]:
             f"{', PYTHON_GIL=' + env if env else ''}, GIL "
             f"{'on' if interp.get('gil_enabled') else 'off'} at the end of the run "
             f"— `{interp.get('build', '')}`")
+    bytecode = [r.data.get("bytecode") for r in runs]
+    if all(b is not None for b in bytecode):
+        missing = sorted({f for b in bytecode for f in (b or {}).get("missing_pyc", [])})
+        lines.append("- **Bytecode:** the bench cases and ftpool were byte-compiled before the run "
+                     "(imported from `.pyc`, so their constants are immortal on a free-threaded "
+                     "build)" + (f"; NOT cached: {', '.join(missing[:5])}" if missing else "")
+                     + ".")
+    else:
+        lines.append("- **Bytecode:** not recorded (a runner older than the byte-compiling "
+                     "one): results may depend on whether `.pyc` files existed.")
     lines += [
         "- **How to read:** numbers are medians of the repeats, [min-max] their spread. "
         "*Speedup* = time with 1 worker / time with n workers of the same library (median of "
@@ -319,10 +371,10 @@ def header_lines(runs: list[Run]) -> list[str]:
 
 def target_lines(runs: list[Run], scaling_cases: list[str]) -> list[str]:
     cores = cores_of(runs)
-    off = next((r for r in runs if r.slug == "3.13t-gil-off"), None)
-    lines = ["## Targets (3.13t, GIL off)", ""]
+    off = next((r for r in runs if r.kind == "ft-off"), None)
+    lines = [f"## Targets ({off.label if off else 'free-threaded build, GIL off'})", ""]
     if off is None:
-        return [*lines, "No 3.13t GIL-off run in this report.", ""]
+        return [*lines, "No free-threaded GIL-off run in this report.", ""]
     for name in scaling_cases:
         case = off.cases.get(name)
         if case is None or case.get("error"):
@@ -346,13 +398,19 @@ def target_lines(runs: list[Run], scaling_cases: list[str]) -> list[str]:
             lines.append(f"- {name}: ftpool Pool is **{how}** plain threads at {cores} workers "
                          f"(threads / Pool time {gap.median:.3f} {spread(gap, 'x')}; target: "
                          f"under {TARGET_GAP:.0%} slower): {verdict}.")
+        cpu = scaling.cpu_relative(FTPOOL, "threads", cores)
+        if cpu is not None:
+            lines.append(f"  - CPU time for the same work, Pool / plain threads at {cores} "
+                         f"workers: **{cpu.median:.3f}** {spread(cpu, 'x')} (the Pool's own "
+                         "overhead; unlike wall time, other load on the machine does not "
+                         "stretch it).")
     return [*lines, ""]
 
 
 def summary_lines(runs: list[Run], scaling_cases: list[str]) -> list[str]:
     cores = cores_of(runs)
     labels = [run.label for run in runs]
-    base = next((r for r in runs if r.slug == "3.13"), None)
+    base = next((r for r in runs if r.kind == "gil"), None)
     speed_rows: list[list[str]] = []
     time_rows: list[list[str]] = []
     peer_rows: list[list[str]] = []
@@ -373,10 +431,11 @@ def summary_lines(runs: list[Run], scaling_cases: list[str]) -> list[str]:
                 for run in runs:
                     stat = per_run[run.slug].time(library, workers) if run.slug in per_run else None
                     cell = time_cell(stat)
-                    base_stat = (per_run["3.13"].time(library, workers)
-                                 if base is not None and "3.13" in per_run else None)
-                    if stat is not None and base_stat is not None and run is not base:
-                        cell += f" · **{base_stat.median / stat.median:.2f}x** vs 3.13"
+                    base_stat = (per_run[base.slug].time(library, workers)
+                                 if base is not None and base.slug in per_run else None)
+                    if stat is not None and base_stat is not None and base is not None \
+                            and run is not base:
+                        cell += f" · **{base_stat.median / stat.median:.2f}x** vs {base.slug}"
                     cells.append(cell)
                 time_rows.append([workload, library, str(workers), *cells])
         if FTPOOL in libraries:
@@ -394,7 +453,8 @@ def summary_lines(runs: list[Run], scaling_cases: list[str]) -> list[str]:
              "Speedup over 1 worker of the same library · efficiency [speedup min-max]:", ""]
     lines += table(["workload", "library", *labels], speed_rows)
     lines += ["", "Wall time for the whole workload [min-max], and how much faster than the same "
-              "library with the same workers on 3.13 (GIL):", ""]
+              "library with the same workers on "
+              f"{base.label if base else 'the GIL build'}:", ""]
     lines += table(["workload", "library", "workers", *labels], time_rows)
     if peer_rows:
         lines += ["", f"ftpool Pool against its peers at {cores} workers: peer time / Pool time "
@@ -519,6 +579,117 @@ def other_lines(runs: list[Run], names: list[str]) -> list[str]:
     return lines
 
 
+# What each trap case (scripts/benchcases/traps.py) shows, and its fix; the figures come from the
+# run. Keyed by the case's info["trap"].
+TRAP_TEXT = {
+    "constants": (
+        "Mortal constants",
+        "On a free-threaded build, a code object made by `compile()` -- which is what an import "
+        "does when there is no `.pyc` (`PYTHONDONTWRITEBYTECODE` set, a first run, a read-only "
+        "directory) -- keeps ordinary reference counts on its constants. Every `LOAD_CONST` of a "
+        "float then writes one shared count, and threads running the same function fight over "
+        "it. The same code loaded from a `.pyc` (by `marshal`) has immortal constants, whose "
+        "count is never written. Processes are unaffected.",
+        "byte-compile (`python -m compileall DIR`, or leave `PYTHONDONTWRITEBYTECODE` unset; "
+        "`scripts/bench` byte-compiles its cases itself). `ftpool.Pool` and `Worker` run the "
+        "function they are given through a copy with immortal constants "
+        "(`FTPOOL_IMMORTAL_CONSTANTS=0` turns that off), which does not reach the functions it "
+        "calls; `python -m ftpool doctor MODULE:FUNCTION` names the ones that still have "
+        "mortal constants."),
+    "shared": (
+        "One object shared by every thread",
+        "A free-threaded build counts references to an object cheaply only in the thread that "
+        "created it; every other thread uses atomic operations on one shared field. Threads "
+        "that all call methods of, and read float attributes from, one object write the same "
+        "cache lines all the time.",
+        "give each thread (each task) its own object: copy the configuration into it, build it "
+        "inside the task, or keep it in `threading.local`."),
+    "gil_import": (
+        "An extension module that switches the GIL back on",
+        "Importing an extension module that does not declare free-threading support (here "
+        "`_cffi_backend` of cffi 1.x, which the `atomics` package imports) switches the GIL on "
+        "for the whole process, with only a `RuntimeWarning`; from then on threads take turns. "
+        "ftpool warns with `GILEnabledWarning`, and `ftpool.runtime().gil_enabled_by` and "
+        "`python -m ftpool doctor` name the import.",
+        "start Python with `PYTHON_GIL=0` (or `-X gil=0`): the extension then runs without the "
+        "GIL at its own risk (safe for cffi the way ftpool uses it: once per buffer, under a "
+        "lock), or use a build of the extension for free threading (cffi 2 on 3.14t)."),
+}
+
+
+def trap_cell(scaling: Scaling, variant: str, workers: int) -> str:
+    """speedup · efficiency [range] · CPU growth (CPU xN / x1) of one variant."""
+    speed = scaling.speedup(variant, workers)
+    if speed is None:
+        return "n/a"
+    cell = speedup_cell(speed, workers)
+    growth = scaling.cpu_growth(variant, workers)
+    if growth is not None:
+        cell += f" · CPU {growth.median:.2f}x"
+    return cell
+
+
+def trap_lines(runs: list[Run], names: list[str]) -> list[str]:
+    """The known traps, each a short paragraph with the measured figures and the fix."""
+    if not names:
+        return []
+    lines = ["## What scales on free-threaded Python and what does not: the traps", "",
+             "Each trap against its fix, the same work on 1 and N threads in the same repeat. "
+             "Cells: speedup at N threads · efficiency [speedup min-max] · CPU growth (process "
+             "CPU time at N threads / at 1: 1.00x means the threads did not slow each other "
+             "down; other load on the machine stretches wall time but not this).", ""]
+    reference = next((r for r in runs if r.kind == "ft-off"), None)
+    for name in names:
+        present = [r for r in runs if name in r.cases and not r.cases[name].get("error")]
+        if not present:
+            continue
+        case = present[0].cases[name]
+        info = case.get("info", {})
+        title, why, fix = TRAP_TEXT.get(info.get("trap", ""), (name, "", ""))
+        per_run = {r.slug: Scaling.of(r.cases[name]) for r in present}
+        workers = max((n for sc in per_run.values() for n in sc.workers), default=1)
+        listed: list[str] = []  # the union: some variants exist on one build only
+        for run in present:
+            listed += [v for v in run.cases[name].get("info", {}).get("variants", [])
+                       if v not in listed]
+        variants = [v for v in listed if any((v, 1) in sc.times for sc in per_run.values())]
+        lines += [f"### {title} ({name})", "", case.get("description", ""), ""]
+        measured = ""
+        if reference is not None and reference.slug in per_run:
+            sc = per_run[reference.slug]
+            parts = []
+            for variant in variants:
+                speed, growth = sc.speedup(variant, workers), sc.cpu_growth(variant, workers)
+                if speed is None:
+                    continue
+                part = f"{variant}: {speed.median:.2f}x ({efficiency(speed.median, workers):.0%})"
+                if growth is not None:
+                    part += f", CPU {growth.median:.2f}x"
+                parts.append(part)
+            measured = (f" Measured on {reference.label} at {workers} threads: "
+                        + "; ".join(parts) + ".")
+        lines += [f"{why}{measured} **Fix:** {fix}", ""]
+        rows = [[variant, *[trap_cell(per_run[r.slug], variant, workers)
+                            if r.slug in per_run else "n/a" for r in runs]]
+                for variant in variants]
+        lines += table(["variant", *[r.label for r in runs]], rows)
+        gil_rows = []
+        for variant in variants:
+            cells = []
+            for run in runs:
+                entry = run.cases.get(name, {}).get("metrics", {}).get(
+                    f"{variant} gil on at the end")
+                cells.append("n/a" if entry is None else
+                             ("GIL on" if entry["median"] >= 0.5 else "GIL off"))
+            if any(cell != "n/a" for cell in cells):
+                gil_rows.append([variant, *cells])
+        if gil_rows:
+            lines += ["", "The GIL at the end of each child interpreter:", ""]
+            lines += table(["variant", *[r.label for r in runs]], gil_rows)
+        lines.append("")
+    return lines
+
+
 def build_report(runs: list[Run], summary_only: bool = False) -> str:
     """The whole report.md text; with ``summary_only`` just the header, warnings, targets, the
     N-core tables and the scenarios (what the terminal shows at the end of a comparison)."""
@@ -531,7 +702,8 @@ def build_report(runs: list[Run], summary_only: bool = False) -> str:
                 kinds[case["name"]] = case.get("kind", "")
     scaling = [n for n in names if kinds[n] == "scaling"]
     scenarios = [n for n in names if kinds[n] == "scenario"]
-    others = [n for n in names if kinds[n] not in ("scaling", "scenario")]
+    traps = [n for n in names if kinds[n] == "trap"]
+    others = [n for n in names if kinds[n] not in ("scaling", "scenario", "trap")]
     lines = header_lines(runs)
     warnings = consistency_warnings(runs)
     thin = []
@@ -553,6 +725,7 @@ def build_report(runs: list[Run], summary_only: bool = False) -> str:
         lines += target_lines(runs, scaling)
         lines += summary_lines(runs, scaling)
     lines += scenario_lines(runs, scenarios)
+    lines += trap_lines(runs, traps)
     if summary_only:
         return "\n".join(lines).rstrip() + "\n"
     if scaling:
@@ -565,7 +738,7 @@ def build_report(runs: list[Run], summary_only: bool = False) -> str:
 
 # --- the chart ------------------------------------------------------------------------------------
 
-LINESTYLES = {"3.13": "--", "3.13t-gil-off": "-", "3.13t-gil-on": ":"}
+LINESTYLES = {"gil": "--", "ft-off": "-", "ft-on": ":"}  # by Run.kind
 
 
 def draw_chart(runs: list[Run]) -> bytes:
@@ -611,7 +784,7 @@ def draw_chart(runs: list[Run]) -> bytes:
                 ax.errorbar(xs, medians,
                             yerr=[[s.median - s.low for s in stats],
                                   [s.high - s.median for s in stats]],
-                            color=colors[library], linestyle=LINESTYLES.get(run.slug, "-."),
+                            color=colors[library], linestyle=LINESTYLES.get(run.kind, "-."),
                             marker="o", markersize=4, capsize=3, linewidth=1.6)
         xs = sorted(workers_all)
         ax.plot(xs, [min(n, cores) for n in xs], color="0.6", linewidth=4, alpha=0.35)
@@ -627,7 +800,7 @@ def draw_chart(runs: list[Run]) -> bytes:
                              for lib in libraries]
     by_library.append(Line2D([], [], color="0.6", linewidth=4, alpha=0.35,
                              label=f"ideal ({cores} cores)"))
-    by_config = [Line2D([], [], color="0.25", linestyle=LINESTYLES.get(run.slug, "-."),
+    by_config = [Line2D([], [], color="0.25", linestyle=LINESTYLES.get(run.kind, "-."),
                         linewidth=1.6, label=run.label) for run in runs]
     machine = runs[0].data["machine"]
     quick = " (quick run: smoke test)" if any(r.data.get("quick") for r in runs) else ""

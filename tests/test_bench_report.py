@@ -315,3 +315,126 @@ def test_libraries_come_in_a_fixed_order_ftpool_first() -> None:
         "ftpool Pool", "threads", "ProcessPoolExecutor", "extra"]
     case = scaling_case({"ThreadPoolExecutor": flat(1, 1, 1), "ftpool Pool": flat(1, 1, 1)})
     assert report.Scaling.of(case).libraries == ["ftpool Pool", "ThreadPoolExecutor"]
+
+
+def versioned(interp: dict[str, Any], version: str) -> dict[str, Any]:
+    return {**interp, "version": version, "build": f"{version} test build"}
+
+
+def test_configurations_are_labelled_by_the_real_version_not_a_fixed_one(
+        tmp_path: Path) -> None:
+    # a 3.14 pair (as scripts/provision would give with python3.14t and python3.14)
+    assert report.configuration(versioned(interpreter(False, None), "3.14.2"))[:2] == (
+        "3.14 (GIL)", "3.14")
+    assert report.configuration(versioned(interpreter(True, "0"), "3.14.2"))[:2] == (
+        "3.14t GIL off", "3.14t-gil-off")
+    assert report.configuration(versioned(interpreter(True, "1"), "3.14.2"))[:2] == (
+        "3.14t GIL on", "3.14t-gil-on")
+    gil = {lib: flat(1.0, 1.0, 1.0) for lib in LIBRARIES}
+    off = {lib: flat(1.0, 0.5, 0.5) for lib in LIBRARIES}
+    paths = []
+    for slug, interp, times in [("a", interpreter(False, None), gil),
+                                ("b", interpreter(True, "0"), off)]:
+        path = tmp_path / f"{slug}.json"
+        path.write_text(json.dumps(document(versioned(interp, "3.14.2"), [scaling_case(times)])))
+        paths.append(path)
+    runs = report.load(paths)
+    text = report.build_report(runs)
+    assert "| workload | library | 3.14 (GIL) | 3.14t GIL off |" in text
+    assert "## Targets (3.14t GIL off)" in text
+    assert "vs 3.14" in text
+    assert "3.13" not in text
+    files = report.outputs(runs, plot=False)
+    assert sorted(files) == ["3.14.json", "3.14t-gil-off.json", "report.md"]
+
+
+def test_runs_of_different_versions_are_not_mixed(tmp_path: Path) -> None:
+    paths = three_runs(tmp_path)
+    data = json.loads(paths[1].read_text())
+    data["interpreter"]["version"] = "3.14.0"
+    paths[1].write_text(json.dumps(data))
+    with pytest.raises(report.ReportError, match="different Python versions"):
+        report.load(paths)
+
+
+def test_the_runner_labels_this_interpreter_by_its_own_version() -> None:
+    import benchlib
+
+    interp = benchlib.interpreter()
+    series = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    assert interp["label"].startswith(series + ("t" if report_is_free_threaded() else "") + " ")
+    assert report.configuration(interp)[1].startswith(series)
+
+
+def test_cpu_metrics_are_not_libraries_and_give_the_pool_overhead(tmp_path: Path) -> None:
+    times = {lib: flat(1.0, 0.5, 0.5) for lib in LIBRARIES}
+    times["threads cpu"] = flat(1.0, 1.0, 1.0)
+    times["ftpool Pool cpu"] = flat(1.0, 1.03, 1.03)
+    path = tmp_path / "off.json"
+    path.write_text(json.dumps(document(interpreter(True, "0"), [scaling_case(times)])))
+    runs = report.load([path])
+    scaling = report.Scaling.of(runs[0].cases["scaling.count"])
+    assert "threads cpu" not in scaling.libraries
+    assert scaling.cpu_relative("ftpool Pool", "threads", 2) == report.Stat(
+        pytest.approx(1.03), pytest.approx(1.03), pytest.approx(1.03))
+    assert scaling.cpu_growth("ftpool Pool", 2) == report.Stat(
+        pytest.approx(1.03), pytest.approx(1.03), pytest.approx(1.03))
+    text = report.build_report(runs)
+    assert "Pool / plain threads at 2 workers: **1.030**" in text
+    assert "| count | threads cpu" not in text
+
+
+def trap_case(name: str, trap: str, variants: dict[str, tuple[float, float, float, float]],
+              extra: dict[str, float] | None = None) -> dict[str, Any]:
+    """variants: wall x1, wall x2, cpu x1, cpu x2 (the same in every repeat)."""
+    metrics: dict[str, Any] = {}
+
+    def put(metric: str, value: float) -> None:
+        metrics[metric] = {"median": value, "min": value, "max": value, "repeats": [value] * 5}
+
+    for variant, (w1, w2, c1, c2) in variants.items():
+        put(f"{variant} x1", w1)
+        put(f"{variant} x2", w2)
+        put(f"{variant} cpu x1", c1)
+        put(f"{variant} cpu x2", c2)
+    for metric, value in (extra or {}).items():
+        put(metric, value)
+    return {"name": name, "description": f"{trap} trap", "unit": "s",
+            "higher_is_better": False, "target": "", "kind": "trap",
+            "info": {"trap": trap, "variants": list(variants), "workers": [1, 2]},
+            "seconds": 1.0, "metrics": metrics, "ratios": {}}
+
+
+def test_each_trap_gets_a_paragraph_with_its_figures_and_fix(tmp_path: Path) -> None:
+    cases = [
+        trap_case("traps.constants", "constants", {
+            "mortal constants · threads": (1.0, 0.9, 1.0, 1.8),
+            "immortal constants · threads": (1.0, 0.5, 1.0, 1.0)}),
+        trap_case("traps.shared", "shared", {
+            "one shared object": (1.0, 1.6, 1.0, 3.0),
+            "one object per thread": (1.0, 0.52, 1.0, 1.02)}),
+        trap_case("traps.gil_import", "gil_import", {
+            "_cffi_backend imported, PYTHON_GIL unset": (1.0, 1.0, 1.0, 1.0),
+            "_cffi_backend imported, PYTHON_GIL=0": (1.0, 0.5, 1.0, 1.0)},
+            {"_cffi_backend imported, PYTHON_GIL unset gil on at the end": 1.0,
+             "_cffi_backend imported, PYTHON_GIL=0 gil on at the end": 0.0}),
+    ]
+    path = tmp_path / "off.json"
+    doc = document(interpreter(True, "0"), cases)
+    doc["bytecode"] = {"compiled": ["x"], "failed": [], "missing_pyc": []}
+    path.write_text(json.dumps(doc))
+    text = report.build_report(report.load([path]))
+    assert "## What scales on free-threaded Python and what does not: the traps" in text
+    assert "### Mortal constants (traps.constants)" in text
+    # 1.0 / 0.9 = 1.11x (56%), CPU 1.8x; immortal 2.00x (100%), CPU 1.00x
+    assert ("mortal constants · threads: 1.11x (56%), CPU 1.80x; immortal constants · threads: "
+            "2.00x (100%), CPU 1.00x.") in text
+    assert "**Fix:** byte-compile" in text
+    assert "### One object shared by every thread (traps.shared)" in text
+    assert "one shared object: 0.62x (31%), CPU 3.00x" in text
+    assert "**Fix:** give each thread" in text
+    assert "PYTHON_GIL=0" in text
+    assert "| _cffi_backend imported, PYTHON_GIL unset | GIL on |" in text
+    assert "| _cffi_backend imported, PYTHON_GIL=0 | GIL off |" in text
+    assert "byte-compiled before the run" in text
+    assert "## Other cases" not in text  # traps are not dumped as a generic table

@@ -1,6 +1,7 @@
 """Interpreter exit, in subprocesses on this interpreter (with PYTHON_GIL=0 on 3.13t): scripts
 that return from main with work queued in pools, Workers blocked in receive(), listener threads
-still delivering, and shared-memory views and atomics waits open. Each must exit promptly with
+still delivering, shared-memory views and atomics waits open, and coroutines awaiting pool futures
+(and a coroutine Worker). Each must exit promptly with
 exit code 0, print what its atexit report says (queued work completed, or cancelled as asked, no
 message lost), and write nothing to stderr: no traceback, no "Exception ignored".
 
@@ -72,3 +73,11 @@ def test_listener_threads_deliver_everything_before_exit() -> None:
 def test_atomics_views_and_waits_open_at_exit() -> None:
     lines, _ = run_script("atomics_open")
     assert lines == ["main returns", "byte 0 8 counter 5 waiter True worker exit 1"]
+
+
+def test_coroutines_awaiting_pool_futures_and_a_coroutine_worker_at_exit() -> None:
+    lines, _ = run_script("asyncio_awaiting")
+    assert lines == [
+        "main returns",
+        "thread loop (4950, True) spinning cancelled True worker 0 None ['hello']",
+    ]

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import sys
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Any, Literal, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from .._context import CancelToken
 from .._errors import FtpoolError
@@ -26,6 +27,9 @@ from .map import imap_unordered, map_ordered
 from .stats import PoolStats
 from .task import PoolFuture, Task
 
+if TYPE_CHECKING:
+    from .aio import MapAsyncIterator
+
 __all__ = ["Pool", "UnknownHandlerError"]
 
 P = ParamSpec("P")
@@ -35,6 +39,26 @@ F = TypeVar("F", bound=Callable[..., Any])
 EVENTS = ("drain", "worker_create", "worker_exit", "error")
 
 _pool_numbers = itertools.count()
+# Whether submit()/run() are called from async code: asyncio's C function that returns the loop
+# running in this thread, kept here once asyncio has been imported (before that, no loop can run
+# and the check is one dict lookup in sys.modules).
+# The asyncio side (ftpool._aio, .aio) is imported then too, not by import ftpool.
+_modules = sys.modules
+_loop_probe: Callable[[], object] | None = None
+_context_task: Any = None  # .aio.context_task(fn, args, kwargs), set with _loop_probe
+
+
+def _find_loop_probe() -> Callable[[], object] | None:
+    global _loop_probe, _context_task
+    from .._aio import loop_probe  # noqa: PLC0415 - asyncio is imported: its bridge now
+
+    probe = loop_probe()
+    if probe is not None:
+        from .aio import context_task  # noqa: PLC0415
+
+        _context_task = context_task  # before the probe: a thread that sees it sees this
+        _loop_probe = probe
+    return probe
 
 
 class UnknownHandlerError(FtpoolError, KeyError):
@@ -183,6 +207,13 @@ class Pool(concurrent.futures.Executor):
         ``max_queue`` tasks wait, ``RuntimeError`` after shutdown, and
         :class:`~ftpool.BrokenPool` once an initializer failed. The future's ``cancel()`` also
         stops a running task at its next ``check_cancelled()`` (see :class:`PoolFuture`).
+
+        From a coroutine, ``await pool.submit(fn, x)`` gives the result without blocking the
+        event loop, and cancelling the awaiting task cancels the pool task (see
+        ``PoolFuture.__await__``). Context: called while an asyncio event loop runs in this
+        thread (from async code), ``fn`` runs in a copy of the caller's ``contextvars`` context,
+        as with ``asyncio.to_thread``; called from sync code it runs in the worker's own
+        context, as with ``ThreadPoolExecutor``.
         """
         if not callable(fn):
             raise TypeError(
@@ -192,7 +223,14 @@ class Pool(concurrent.futures.Executor):
         core = self._core
         if core.shutdown_started:
             core.raise_closed()
-        task = Task(fn, args, kwargs)
+        # From async code (a loop runs in this thread) the task runs in a copy of our context.
+        probe = _loop_probe
+        if probe is None and "asyncio" in _modules:
+            probe = _find_loop_probe()
+        if probe is None or probe() is None:
+            task = Task(fn, args, kwargs)
+        else:
+            task = _context_task(fn, args, kwargs)
         if core.max_queue is None:
             core.push(task)
         else:
@@ -253,6 +291,61 @@ class Pool(concurrent.futures.Executor):
         return imap_unordered(
             self._core, fn, iterable,
             chunksize=chunksize, timeout=seconds, buffersize=buffersize,
+        )
+
+    def map_async(
+        self,
+        fn: Callable[[Any], T],
+        iterable: Iterable[Any] | AsyncIterable[Any],
+        *,
+        chunksize: int | None = None,
+        buffersize: int | None = None,
+    ) -> MapAsyncIterator[T]:
+        """``fn(item)`` for every item of ``iterable``, as an async iterator of the results in
+        input order: ``async for result in pool.map_async(fn, items):``. Returns at once.
+
+        ``iterable`` may be a plain or an async iterable; it is read lazily, from the consuming
+        coroutine, with a bounded window: at most ``buffersize`` items read and not yet yielded
+        (default: 4096 per worker; with ``max_queue``, also at most that many chunks in
+        flight), so an endless input works and a slow consumer holds back the reading. (A plain
+        iterable is read in the event loop's thread: give a slow source as an async iterable.)
+        ``chunksize=None`` sizes the chunks adaptively, as :meth:`map` does for input of unknown
+        length, at most half a window per worker; ``chunksize=1`` submits one task per item.
+        Each chunk runs in its own copy of the caller's ``contextvars`` context (taken at this
+        call), as :meth:`submit` from async code.
+
+        Waiting for a result never blocks the event loop (the workers wake it with
+        ``call_soon_threadsafe``). An item's exception is raised when its result is reached.
+        Closing early cancels the chunks in flight (queued ones never start, running ones stop
+        at their next item): ``await it.aclose()``, the end of ``async with
+        pool.map_async(...) as it:``, the consuming task being cancelled (``asyncio.timeout``
+        around the loop stops the work), an item's exception, or ``break`` once the iterator
+        is dropped. ``pool.terminate()`` makes it raise :class:`~ftpool.Cancelled`; a pool
+        shut down before all the input was submitted makes it raise the closed error
+        (``RuntimeError``). For a deadline use ``asyncio.timeout``.
+
+        ``TypeError`` for a non-callable, an input that is not iterable or a non-int size,
+        ``ValueError`` for a ``chunksize`` or ``buffersize`` below 1, ``RuntimeError`` after
+        shutdown: all raised here, by the call itself.
+        """
+        if not callable(fn):
+            raise TypeError(f"map_async() needs a callable, got {type(fn).__name__}")
+        if not isinstance(iterable, (Iterable, AsyncIterable)):
+            raise TypeError(
+                f"map_async() needs an iterable or an async iterable of inputs, got "
+                f"{type(iterable).__name__}"
+            )
+        for size, what in ((chunksize, "chunksize"), (buffersize, "buffersize")):
+            if size is not None and _check_count(size, what) < 1:
+                raise ValueError(f"{what} must be >= 1 (or None: automatic), got {size}")
+        core = self._core
+        core.check_open()
+        from .._aio import copy_context  # noqa: PLC0415 - asyncio code only: import ftpool
+        from .aio import MapAsyncIterator  # noqa: PLC0415 - does not pay for these
+
+        return MapAsyncIterator(
+            core, fn, iterable=iterable, chunksize=chunksize, buffersize=buffersize,
+            context=copy_context(),
         )
 
     def _check_map(
@@ -342,6 +435,10 @@ class Pool(concurrent.futures.Executor):
         its result discarded and counted in ``stats().timed_out``. A negative or NaN
         ``timeout`` raises ``ValueError``, a non-number ``TypeError``; other errors as
         :meth:`submit`.
+
+        Awaitable, and run in a copy of the caller's ``contextvars`` when called from async code,
+        as :meth:`submit`: ``await asyncio.wait_for(pool.run(x), 1.0)`` cancels the task when
+        the second passes (dequeued, or stopped at its next ``check_cancelled()``).
         """
         fn = self._handler_for(name)
         seconds = check_timeout(timeout, "Pool.run")
@@ -350,7 +447,13 @@ class Pool(concurrent.futures.Executor):
         core = self._core
         if core.shutdown_started or interpreter_exiting():
             core.raise_closed()
-        task = Task(fn, (arg,), {})
+        probe = _loop_probe  # as in submit()
+        if probe is None and "asyncio" in _modules:
+            probe = _find_loop_probe()
+        if probe is None or probe() is None:
+            task = Task(fn, (arg,), {})
+        else:
+            task = _context_task(fn, (arg,), {})
         if seconds is not None:
             task.timeout = seconds
         if cancel is not None:

@@ -7,7 +7,8 @@ two): while it runs, the worker puts it in ``ThreadState.task_token``, so
 cancelled. :class:`ChunkTask` is a batch of ``map`` items run as one task.
 
 :class:`PoolFuture` is a ``concurrent.futures.Future`` (so ``wait``, ``as_completed`` and
-``asyncio.wrap_future`` work on it) with one extension, cancelling a running task:
+``asyncio.wrap_future`` work on it), awaitable from a coroutine (``PoolFuture.__await__``), with one
+extension, cancelling a running task:
 
 * ``cancel()`` on a task that still waits removes it from the queue: it never runs, ``cancel()``
   returns True, as in the standard library.
@@ -29,7 +30,7 @@ import concurrent.futures
 import contextlib
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from concurrent.futures._base import (
     CANCELLED,
     CANCELLED_AND_NOTIFIED,
@@ -41,6 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._context import CancelToken
 from .._errors import Cancelled
+from .._immortal import run_copy
 
 if TYPE_CHECKING:
     from .stats import WorkerCounters
@@ -107,7 +109,8 @@ class _FutureCondition(_thread.RLock):  # type: ignore[misc]
 
 class PoolFuture(concurrent.futures.Future[T]):
     """The future of a pool task: a ``concurrent.futures.Future`` whose ``cancel()`` also stops a
-    running task at its next check (see the module docstring). Create it through the pool only."""
+    running task at its next check (see the module docstring), and which a coroutine can
+    ``await`` (see :meth:`__await__`). Create it through the pool only."""
 
     # Class-level defaults: an instance stores only what differs from them. On 3.13t every
     # attribute store is a generic (unspecialized) operation, so fewer stores per task matter.
@@ -161,6 +164,26 @@ class PoolFuture(concurrent.futures.Future[T]):
             return super().exception(timeout)
         except concurrent.futures.CancelledError as exc:
             raise self._cancelled_error(exc) from None
+
+    def __await__(self) -> Generator[Any, None, T]:
+        """``await future`` in a coroutine: the result, without blocking the event loop.
+
+        Binds to the loop running in the awaiting thread (many loops in many threads may await
+        one future). The thread that ends the task wakes the loop with
+        ``loop.call_soon_threadsafe``: no thread waits and nothing polls. Raises what
+        :meth:`result` raises: the task's exception, :class:`~ftpool.Cancelled` when the task was
+        cancelled (``Pool.terminate()``, ``shutdown(cancel_futures=True)``, a ``cancel=`` token),
+        ``TimeoutError`` for a ``timeout=``; ``RuntimeError`` when no event loop runs here.
+
+        Cancelling the awaiting asyncio task (``Task.cancel()``, ``asyncio.wait_for``,
+        ``asyncio.timeout``, a ``TaskGroup``) cancels the pool task, as :meth:`cancel` does: a
+        queued task is dequeued, a running one stops at its next ``check_cancelled()``, for
+        every awaiter (wrap the future in ``asyncio.shield`` to keep the work running). A loop
+        closed while one of its coroutines waits is not woken; the task still ends in the pool.
+        """
+        if self._state == FINISHED and self._exception is None:
+            return self._result  # type: ignore[return-value]
+        return (yield from _await_future(self))  # type: ignore[no-any-return]
 
     def _cancelled_error(self, exc: concurrent.futures.CancelledError) -> BaseException:
         if self._state in (CANCELLED, CANCELLED_AND_NOTIFIED) and not isinstance(exc, Cancelled):
@@ -232,6 +255,18 @@ class PoolFuture(concurrent.futures.Future[T]):
         return True
 
 
+def _load_await_future(future: PoolFuture[Any]) -> Generator[Any, None, Any]:
+    # The first await imports the asyncio bridge (import ftpool does not) and keeps it.
+    global _await_future
+    from .._aio import await_future  # noqa: PLC0415
+
+    _await_future = await_future
+    return await_future(future)
+
+
+_await_future: Callable[[PoolFuture[Any]], Generator[Any, None, Any]] = _load_await_future
+
+
 class Task(CancelToken):
     """One call ``fn(*args, **kwargs)`` waiting in (or taken from) a task queue; also its token.
 
@@ -271,7 +306,7 @@ class Task(CancelToken):
 
     def execute(self) -> Any:
         """Run the call in the current (worker) thread; its exception propagates."""
-        return self.fn(*self.args, **self.kwargs)  # type: ignore[misc]
+        return run_copy(self.fn)(*self.args, **self.kwargs)  # type: ignore[arg-type]
 
     def tally(self, counters: WorkerCounters, result: Any) -> None:
         """Count a successful end in the worker's own counters."""
@@ -342,7 +377,7 @@ class ChunkTask(Task):
         self.star = star
 
     def execute(self) -> ChunkResult:
-        fn = self.fn
+        fn = run_copy(self.fn)  # type: ignore[arg-type]
         items = self.items
         out: list[Any] = []
         extend = out.extend

@@ -30,4 +30,9 @@ DEMOS: dict[str, tuple[str, str]] = {
     # the pool
     "pool": ("pool", "the article's 5-consumer pool: round-robin dealing, 'end' broadcast"),
     "piscina": ("piscina", "Pool.run, named handlers, cancellation, timeouts, map and stats"),
+    # asyncio
+    "asyncio": (
+        "asyncio_server",
+        "an asyncio loop keeps ticking while a Pool computes (awaited), against inline work",
+    ),
 }

@@ -14,6 +14,9 @@ every library, and returns the wall time of each as ``"<library> x<workers>"`` (
 The libraries: ``ftpool Pool`` (when ``ftpool.Pool`` exists), ``ThreadPoolExecutor``,
 ``ProcessPoolExecutor`` (the platform's default start method) and ``threads`` (plain
 ``threading.Thread``s, each taking every n-th task: no queue at all, the floor for any thread pool).
+Each thread library's process CPU time is recorded too (``"<library> cpu x<workers>"``): on a
+loaded machine wall times stretch with the load, the CPU time a library spends on the same work
+does not, so Pool's CPU time against plain threads' measures its overhead.
 The executors are created and their workers started *before* the clock starts (a barrier makes all
 n thread workers exist; the process pool is primed with n tiny tasks), so the time is the work and
 its dispatch, not the start-up of processes. Executors are shut down after each measurement.
@@ -118,7 +121,10 @@ def mandelbrot_tasks(quick: bool) -> tuple[Callable[..., int], list[tuple[Any, .
 # --- the libraries ------------------------------------------------------------------------------
 
 
-def _threads(n: int, fn: Callable[..., int], tasks: list[tuple[Any, ...]]) -> tuple[float, int]:
+Timing = tuple[float, float, int]  # wall seconds, this process's CPU seconds, checksum
+
+
+def _threads(n: int, fn: Callable[..., int], tasks: list[tuple[Any, ...]]) -> Timing:
     """n plain threads, thread i running tasks i, i+n, ...: no queue, no futures."""
     totals = [0] * n
 
@@ -127,20 +133,20 @@ def _threads(n: int, fn: Callable[..., int], tasks: list[tuple[Any, ...]]) -> tu
 
     workers = [threading.Thread(target=body, args=(i,), name=f"bench-scaling-{i}")
                for i in range(n)]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
-    return time.perf_counter() - started, sum(totals)
+    return time.perf_counter() - started, time.process_time() - cpu, sum(totals)
 
 
 def _run_executor(executor: Executor, fn: Callable[..., int],
-                  tasks: list[tuple[Any, ...]]) -> tuple[float, int]:
-    started = time.perf_counter()
+                  tasks: list[tuple[Any, ...]]) -> Timing:
+    started, cpu = time.perf_counter(), time.process_time()
     futures = [executor.submit(fn, *args) for args in tasks]
     total = sum(future.result() for future in futures)
-    return time.perf_counter() - started, total
+    return time.perf_counter() - started, time.process_time() - cpu, total
 
 
 def _prime_threads(executor: Executor, n: int) -> None:
@@ -150,8 +156,8 @@ def _prime_threads(executor: Executor, n: int) -> None:
         future.result()
 
 
-def _thread_executor(make: Callable[[int], Executor]) -> Callable[..., tuple[float, int]]:
-    def measure(n: int, fn: Callable[..., int], tasks: list[tuple[Any, ...]]) -> tuple[float, int]:
+def _thread_executor(make: Callable[[int], Executor]) -> Callable[..., Timing]:
+    def measure(n: int, fn: Callable[..., int], tasks: list[tuple[Any, ...]]) -> Timing:
         with make(n) as executor:
             _prime_threads(executor, n)
             return _run_executor(executor, fn, tasks)
@@ -159,16 +165,16 @@ def _thread_executor(make: Callable[[int], Executor]) -> Callable[..., tuple[flo
     return measure
 
 
-def _processes(n: int, fn: Callable[..., int], tasks: list[tuple[Any, ...]]) -> tuple[float, int]:
+def _processes(n: int, fn: Callable[..., int], tasks: list[tuple[Any, ...]]) -> Timing:
     with ProcessPoolExecutor(max_workers=n) as executor:
         for future in [executor.submit(_noop, i) for i in range(n)]:
             future.result()  # the workers are started (with "fork", all n at the first submit)
         return _run_executor(executor, fn, tasks)
 
 
-def libraries() -> dict[str, Callable[..., tuple[float, int]]]:
+def libraries() -> dict[str, Callable[..., Timing]]:
     """Every library measured, by the name used in the metrics ("<name> x<workers>")."""
-    found: dict[str, Callable[..., tuple[float, int]]] = {}
+    found: dict[str, Callable[..., Timing]] = {}
     pool = getattr(ftpool, "Pool", None)
     if pool is not None:  # measured whenever the ftpool under test has a Pool
         found["ftpool Pool"] = _thread_executor(lambda n: pool(max_workers=n))
@@ -194,19 +200,33 @@ def _scaling(make_tasks: Callable[[bool], tuple[Callable[..., int], list[tuple[A
     results: dict[str, float] = {}
     checksums: dict[str, int] = {}
     names = list(LIBRARIES)
+    cpu: dict[str, float] = {}
     # One library's worker counts back to back, so that its speedup compares times taken moments
     # apart (on a shared machine the load changes by the second); the library that goes first
-    # rotates from repeat to repeat.
-    shift = next(_ROTATION) % len(names)
-    for name in names[shift:] + names[:shift]:
+    # rotates from repeat to repeat. Plain threads always run right next to the Pool (before it
+    # in one repeat, after it in the next), since "threads / Pool" is compared per repeat.
+    turn = next(_ROTATION)
+    order = [name for name in names if name != "threads"]
+    shift = turn % len(order)
+    order = order[shift:] + order[:shift]
+    if "threads" in names:
+        at = order.index("ftpool Pool") + (turn % 2) if "ftpool Pool" in order else len(order)
+        order.insert(at, "threads")
+    for name in order:
         for workers in COUNTS:
-            elapsed, checksum = LIBRARIES[name](workers, fn, tasks)
+            elapsed, used, checksum = LIBRARIES[name](workers, fn, tasks)
             results[metric(name, workers)] = elapsed
+            cpu[metric(f"{name} cpu", workers)] = used
             checksums[metric(name, workers)] = checksum
     if len(set(checksums.values())) != 1:  # the same work everywhere, or the numbers mean nothing
         raise AssertionError(f"libraries computed different results: {checksums}")
-    # report in a fixed order, whatever order they ran in
-    return {metric(name, n): results[metric(name, n)] for name in names for n in COUNTS}
+    # report in a fixed order, whatever order they ran in; the CPU time of this process (the
+    # thread libraries' work, not ProcessPoolExecutor's children) tells overhead from load:
+    # a loaded machine stretches wall times but not the CPU time the same work needs
+    ordered = {metric(name, n): results[metric(name, n)] for name in names for n in COUNTS}
+    ordered.update({metric(f"{name} cpu", n): cpu[metric(f"{name} cpu", n)]
+                    for name in names if name != "ProcessPoolExecutor" for n in COUNTS})
+    return ordered
 
 
 def _ratios() -> list[tuple[str, str]]:
