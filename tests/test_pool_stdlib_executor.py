@@ -49,6 +49,10 @@ from test.test_concurrent_futures import test_thread_pool as cf_thread_pool
 from test.test_concurrent_futures import test_wait as cf_wait
 from test.test_concurrent_futures import util as cf_util
 
+# CPython's test cases share one executor per test instance (setUp/tearDown) and count the
+# process's threads: they are single-threaded tests (pytest-run-parallel runs each once).
+pytestmark = pytest.mark.single_thread
+
 #: Tests skipped because they read ThreadPoolExecutor's private attributes (name: reason).
 PRIVATE_ATTRIBUTE_TESTS: dict[str, str] = {
     "test_default_workers": "reads executor._max_workers; Pool's default (the usable cores) is "
