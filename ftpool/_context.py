@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,8 @@ __all__ = [
     "thread_id",
     "worker_data",
 ]
+
+_monotonic = time.monotonic
 
 _ids = itertools.count(1)
 _ids_lock = threading.Lock()  # guards `_ids`: next() on a shared count is not atomic under 3.13t
@@ -193,16 +196,29 @@ def check_cancelled() -> None:
 
     Raises :class:`~ftpool.Terminated` inside a worker whose ``terminate()`` was called, and
     :class:`~ftpool.Cancelled` inside a pool task whose token was cancelled (by ``cancel=``,
-    ``Future.cancel()``, a ``timeout=`` or ``Pool.terminate()``). Outside ftpool's threads it does
-    nothing. Call it in long loops: it costs a thread-local read.
+    ``Future.cancel()``, a ``timeout=`` or ``Pool.terminate()``; ``reason`` says which). A pool
+    task past its ``timeout=`` deadline gets ``Cancelled`` whose ``reason`` is the
+    ``TimeoutError`` as soon as the clock passes the deadline: the check reads the monotonic
+    clock itself, so the deadline holds even when the pool's timer thread runs late (its future
+    then fails with ``TimeoutError``). Outside ftpool's threads it does nothing. Call it in long
+    loops: it costs a thread-local read, plus a clock read in a task with a timeout.
     """
-    state = current_state()
+    state = _local.state
     if state is None:
         return
-    if state.stop.cancelled:
+    if state.stop._cancelled:
         raise Terminated(
             f"worker {state.thread_id} was terminated; let this exception end the worker"
         )
     token = state.task_token
-    if token is not None and token.cancelled:
-        raise Cancelled(token.reason)
+    if token is not None:
+        if token._cancelled:
+            raise Cancelled(token._reason)
+        deadline = state.task_deadline
+        if deadline is not None and _monotonic() >= deadline:
+            raise Cancelled(
+                TimeoutError(
+                    "the task ran past its timeout= deadline and was cancelled (seen by "
+                    "check_cancelled())"
+                )
+            )

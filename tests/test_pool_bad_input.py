@@ -34,9 +34,9 @@ CONSTRUCTOR: list[tuple[dict[str, Any], type[Exception], str]] = [
     ({"min_workers": -1}, ValueError, "min_workers must be >= 0"),
     ({"min_workers": 3, "max_workers": 2}, ValueError, "must not exceed max_workers"),
     ({"min_workers": 1.0}, TypeError, "min_workers must be an int"),
-    ({"idle_timeout": -1}, ValueError, "idle_timeout must be >= 0"),
-    ({"idle_timeout": math.nan}, ValueError, "idle_timeout must be >= 0"),
-    ({"idle_timeout": "1"}, TypeError, "idle_timeout must be a number"),
+    ({"idle_timeout": -1}, ValueError, r"idle_timeout.*>= 0"),
+    ({"idle_timeout": math.nan}, ValueError, r"idle_timeout.*>= 0"),
+    ({"idle_timeout": "1"}, TypeError, r"idle_timeout.*must be a number"),
     ({"max_queue": 0}, ValueError, "max_queue must be >= 1"),
     ({"max_queue": "big"}, TypeError, "max_queue must be an int"),
     ({"max_queue": 1.5}, TypeError, "max_queue must be an int"),
@@ -95,7 +95,7 @@ CALLS: list[tuple[str, Callable[[Pool], object], type[Exception], str]] = [
 def test_rejected_calls_leave_the_pool_as_it_was(
     what: str, call: Callable[[Pool], object], error: type[Exception], match: str
 ) -> None:
-    with Pool(lambda x: x * 2, handlers={"double": lambda x: x * 2}, max_workers=2) as pool:
+    with Pool(task=lambda x: x * 2, handlers={"double": lambda x: x * 2}, max_workers=2) as pool:
         assert pool.submit(abs, -1).result(timeout=5) == 1
         before = counters(pool)
         handlers = pool.handlers
@@ -109,7 +109,7 @@ def test_rejected_calls_leave_the_pool_as_it_was(
 
 @pytest.mark.parametrize("how", ["close", "shutdown", "shutdown_nowait", "terminate", "with"])
 def test_every_entry_point_refuses_work_after_close(how: str) -> None:
-    pool = Pool(lambda x: x, max_workers=1)
+    pool = Pool(task=lambda x: x, max_workers=1)
     assert pool.submit(abs, -1).result(timeout=5) == 1
     if how == "close":
         pool.close()
@@ -165,7 +165,7 @@ def test_run_with_a_rejected_task_leaves_the_token_unlinked() -> None:
         started.set()
         gate.wait(5)
 
-    with Pool(lambda x: x, max_workers=1, max_queue=1) as pool:
+    with Pool(task=lambda x: x, max_workers=1, max_queue=1) as pool:
         pool.submit(hold)
         assert started.wait(5)  # the worker runs it: the queue is empty
         pool.run(1)  # fills the queue

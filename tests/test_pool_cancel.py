@@ -85,7 +85,7 @@ def test_a_running_task_that_never_checks_runs_to_its_end() -> None:
 
 def test_cancel_token_cancels_a_queued_task() -> None:
     ran: list[int] = []
-    with Pool(ran.append, max_workers=1) as pool:
+    with Pool(task=ran.append, max_workers=1) as pool:
         gate = threading.Event()
         blocker = pool.submit(gate.wait, 5)
         token = CancelToken()
@@ -101,7 +101,7 @@ def test_cancel_token_cancels_a_queued_task() -> None:
 
 def test_cancel_token_stops_a_running_task() -> None:
     started = threading.Event()
-    with Pool(lambda _: spin_until_cancelled(started), max_workers=1) as pool:
+    with Pool(task=lambda _: spin_until_cancelled(started), max_workers=1) as pool:
         token = CancelToken()
         future = pool.run(cancel=token)
         assert started.wait(5)
@@ -115,7 +115,7 @@ def test_an_already_cancelled_token_gives_a_cancelled_future() -> None:
     ran: list[object] = []
     token = CancelToken()
     token.cancel("before")
-    with Pool(ran.append, max_workers=1) as pool:
+    with Pool(task=ran.append, max_workers=1) as pool:
         future = pool.run(1, cancel=token)
         assert future.cancelled()
     assert ran == []
@@ -124,7 +124,7 @@ def test_an_already_cancelled_token_gives_a_cancelled_future() -> None:
 
 def test_one_token_for_several_tasks() -> None:
     started = threading.Event()
-    with Pool(lambda _: spin_until_cancelled(started), max_workers=1) as pool:
+    with Pool(task=lambda _: spin_until_cancelled(started), max_workers=1) as pool:
         token = CancelToken()
         futures = [pool.run(cancel=token) for _ in range(4)]
         assert started.wait(5)
@@ -136,7 +136,7 @@ def test_one_token_for_several_tasks() -> None:
 
 def test_finished_tasks_unlink_from_the_callers_token() -> None:
     token = CancelToken()
-    with Pool(lambda x: x, max_workers=2) as pool:
+    with Pool(task=lambda x: x, max_workers=2) as pool:
         for future in [pool.run(i, cancel=token) for i in range(50)]:
             future.result(timeout=5)
     assert token._callbacks == []  # nothing left behind on the caller's token
@@ -144,7 +144,7 @@ def test_finished_tasks_unlink_from_the_callers_token() -> None:
 
 def test_cancelling_one_future_leaves_the_callers_token_alone() -> None:
     token = CancelToken()
-    with Pool(lambda x: x, max_workers=1) as pool:
+    with Pool(task=lambda x: x, max_workers=1) as pool:
         gate = threading.Event()
         pool.submit(gate.wait, 5)
         first = pool.run(1, cancel=token)

@@ -97,7 +97,7 @@ def test_idle_pools_and_timers_do_not_hang_the_exit() -> None:
         """
         import ftpool
         idle = ftpool.Pool(max_workers=4, min_workers=4)
-        timed = ftpool.Pool(lambda x: x, max_workers=2)
+        timed = ftpool.Pool(task=lambda x: x, max_workers=2)
         print(timed.run(1, timeout=30).result())
         dropped = ftpool.Pool(max_workers=2)
         dropped.submit(abs, 1).result()
@@ -117,7 +117,7 @@ def test_using_the_pool_keeps_the_gil_off() -> None:
         import sys, ftpool
         with ftpool.Pool(max_workers=2) as pool:
             list(pool.map(abs, range(1000)))
-            f = ftpool.Pool(lambda x: x, max_workers=1)
+            f = ftpool.Pool(task=lambda x: x, max_workers=1)
             f.run(1, timeout=5).result()
             f.close()
             pool.stats()

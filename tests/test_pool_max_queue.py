@@ -22,7 +22,7 @@ def block_workers(pool: Pool, n: int, gate: threading.Event) -> None:
 
 def test_submit_and_run_raise_queue_full() -> None:
     gate = threading.Event()
-    with Pool(lambda x: x, max_workers=1, max_queue=3) as pool:
+    with Pool(task=lambda x: x, max_workers=1, max_queue=3) as pool:
         block_workers(pool, 1, gate)
         queued = [pool.submit(abs, -1), pool.run(2), pool.submit(abs, -3)]
         assert pool.stats().queued == 3

@@ -17,7 +17,7 @@ def double(x: int) -> int:
 
 
 def test_run_calls_the_default_task_with_its_argument() -> None:
-    with Pool(double, max_workers=2) as pool:
+    with Pool(task=double, max_workers=2) as pool:
         future = pool.run(21)
         assert isinstance(future, PoolFuture)
         assert future.result(timeout=5) == 42
@@ -87,12 +87,12 @@ def test_handler_decorator_refuses_non_callables() -> None:
 
 @pytest.mark.parametrize("timeout", [-1, -0.001, float("nan")])
 def test_negative_timeout_is_a_value_error(timeout: float) -> None:
-    with Pool(double, max_workers=1) as pool, pytest.raises(ValueError, match="timeout"):
+    with Pool(task=double, max_workers=1) as pool, pytest.raises(ValueError, match="timeout"):
         pool.run(1, timeout=timeout)
 
 
 def test_bad_cancel_argument_is_a_type_error() -> None:
-    with Pool(double, max_workers=1) as pool, pytest.raises(TypeError, match="CancelToken"):
+    with Pool(task=double, max_workers=1) as pool, pytest.raises(TypeError, match="CancelToken"):
         pool.run(1, cancel=object())  # type: ignore[arg-type]
 
 
@@ -100,7 +100,7 @@ def test_thread_context_inside_pool_tasks() -> None:
     def context(_: object) -> tuple[bool, int, str]:
         return ftpool.is_main_thread(), ftpool.thread_id(), threading.current_thread().name
 
-    with Pool(context, max_workers=3, min_workers=3) as pool:
+    with Pool(task=context, max_workers=3, min_workers=3) as pool:
         barrier = threading.Barrier(3, timeout=5)
         # three tasks that can only finish together: one per worker
         futures = [pool.submit(lambda: (barrier.wait(), context(None))[1]) for _ in range(3)]
@@ -121,12 +121,12 @@ def test_thread_ids_are_unique_across_pools() -> None:
 
 
 def test_check_cancelled_outside_a_cancelled_task_returns() -> None:
-    with Pool(lambda _: ftpool.check_cancelled(), max_workers=1) as pool:
+    with Pool(task=lambda _: ftpool.check_cancelled(), max_workers=1) as pool:
         assert pool.run().result(timeout=5) is None
 
 
 def test_run_after_close_raises() -> None:
-    pool = Pool(double, max_workers=1)
+    pool = Pool(task=double, max_workers=1)
     pool.close()
     with pytest.raises(RuntimeError, match="after shutdown"):
         pool.run(1)

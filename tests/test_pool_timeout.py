@@ -35,7 +35,7 @@ def timer_threads(prefix: str) -> list[threading.Thread]:
 
 
 def test_timeout_counts_from_the_start_not_from_queueing() -> None:
-    with Pool(lambda x: x, max_workers=1) as pool:
+    with Pool(task=lambda x: x, max_workers=1) as pool:
         gate = threading.Event()
         blocker = pool.submit(gate.wait, 5)
         queued = pool.run("ok", timeout=0.5)
@@ -46,7 +46,7 @@ def test_timeout_counts_from_the_start_not_from_queueing() -> None:
 
 
 def test_expiry_fails_the_future_and_stops_a_checking_task() -> None:
-    with Pool(spin, max_workers=1) as pool:
+    with Pool(task=spin, max_workers=1) as pool:
         started = time.monotonic()
         future = pool.run(10.0, timeout=0.1)
         with pytest.raises(TimeoutError, match=r"timeout of 0\.1 s"):
@@ -62,7 +62,7 @@ def test_expiry_fails_the_future_and_stops_a_checking_task() -> None:
 
 def test_expiry_fails_the_future_even_if_the_task_never_checks() -> None:
     gate = threading.Event()
-    with Pool(lambda _: gate.wait(5), max_workers=1) as pool:
+    with Pool(task=lambda _: gate.wait(5), max_workers=1) as pool:
         future = pool.run(timeout=0.05)
         with pytest.raises(TimeoutError):
             future.result(timeout=2)  # well before the task itself ends
@@ -73,20 +73,20 @@ def test_expiry_fails_the_future_even_if_the_task_never_checks() -> None:
 
 
 def test_tasks_that_finish_in_time_are_not_touched() -> None:
-    with Pool(lambda x: x * 2, max_workers=2) as pool:
+    with Pool(task=lambda x: x * 2, max_workers=2) as pool:
         futures = [pool.run(i, timeout=5) for i in range(200)]
         assert [f.result(timeout=5) for f in futures] == [2 * i for i in range(200)]
     assert pool.stats().timed_out == 0
 
 
 def test_timeout_zero_expires_at_start() -> None:
-    with Pool(spin, max_workers=1) as pool, pytest.raises(TimeoutError):
+    with Pool(task=spin, max_workers=1) as pool, pytest.raises(TimeoutError):
         pool.run(10.0, timeout=0).result(timeout=5)
 
 
 def test_many_timeouts_one_timer_thread_ended_with_the_pool() -> None:
     prefix = unique("tmo")
-    with Pool(spin, max_workers=2, thread_name_prefix=prefix) as pool:
+    with Pool(task=spin, max_workers=2, thread_name_prefix=prefix) as pool:
         futures = [pool.run(10.0, timeout=0.02 + 0.01 * (i % 3)) for i in range(12)]
         for future in futures:
             with pytest.raises(TimeoutError):
@@ -100,13 +100,13 @@ def test_many_timeouts_one_timer_thread_ended_with_the_pool() -> None:
 
 def test_no_timer_thread_without_timeouts() -> None:
     prefix = unique("notmo")
-    with Pool(lambda x: x, max_workers=1, thread_name_prefix=prefix) as pool:
+    with Pool(task=lambda x: x, max_workers=1, thread_name_prefix=prefix) as pool:
         pool.run(1).result(timeout=5)
         assert timer_threads(prefix) == []
 
 
 def test_an_earlier_deadline_wakes_the_timer() -> None:
-    with Pool(spin, max_workers=2) as pool:
+    with Pool(task=spin, max_workers=2) as pool:
         late = pool.run(10.0, timeout=3)
         early = pool.run(10.0, timeout=0.05)
         started = time.monotonic()
@@ -121,7 +121,7 @@ def test_an_earlier_deadline_wakes_the_timer() -> None:
 def test_timer_thread_ends_when_all_workers_retired_and_comes_back() -> None:
     exited = threading.Semaphore(0)
     prefix = unique("tmr")
-    with Pool(spin, max_workers=1, idle_timeout=0.01, thread_name_prefix=prefix) as pool:
+    with Pool(task=spin, max_workers=1, idle_timeout=0.01, thread_name_prefix=prefix) as pool:
         pool.on("worker_exit", lambda _: exited.release())
         with pytest.raises(TimeoutError):
             pool.run(10.0, timeout=0.01).result(timeout=5)
@@ -135,7 +135,7 @@ def test_timer_thread_ends_when_all_workers_retired_and_comes_back() -> None:
 
 def test_dropped_pool_leaves_no_timer_thread() -> None:
     prefix = unique("tmrdrop")
-    pool = Pool(spin, max_workers=1, thread_name_prefix=prefix)
+    pool = Pool(task=spin, max_workers=1, thread_name_prefix=prefix)
     with pytest.raises(TimeoutError):
         pool.run(10.0, timeout=0.01).result(timeout=5)
     threads = [t for t in threading.enumerate() if t.name.startswith(f"{prefix}_")]

@@ -32,9 +32,9 @@ import collections
 import itertools
 import queue
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from .taskqueue import TaskQueue
+from .taskqueue import QueueOwner, TaskQueue
 
 if TYPE_CHECKING:
     from .task import Task
@@ -56,8 +56,8 @@ class Balancer:
     #: rather than only when no idle worker could be woken.
     grow_before_push: ClassVar[bool] = False
 
-    def __init__(self, owner: Any) -> None:
-        self.owner = owner  # the pool core (owner of the queues)
+    def __init__(self, owner: QueueOwner[Task]) -> None:
+        self.owner = owner  # the pool core, as the owner of the queues (nothing more)
         self.workers: tuple[PoolWorker, ...] = ()  # replaced (never mutated) under the core lock
 
     # --- membership (core lock held) -------------------------------------------------------------
@@ -186,7 +186,7 @@ class LeastBusy(Balancer):
 
     name = "least-busy"
 
-    def __init__(self, owner: Any) -> None:
+    def __init__(self, owner: QueueOwner[Task]) -> None:
         super().__init__(owner)
         self.shared: TaskQueue[Task] = TaskQueue(owner)
         # Parked workers, most recent last. May hold stale entries (a worker that woke by itself
@@ -269,7 +269,7 @@ class RoundRobin(Balancer):
     name = "round-robin"
     grow_before_push = True
 
-    def __init__(self, owner: Any) -> None:
+    def __init__(self, owner: QueueOwner[Task]) -> None:
         super().__init__(owner)
         self._turn = itertools.count()
 
@@ -286,7 +286,7 @@ class RoundRobin(Balancer):
 BALANCERS: dict[str, type[Balancer]] = {cls.name: cls for cls in (LeastBusy, RoundRobin)}
 
 
-def make_balancer(name: object, owner: Any) -> Balancer:
+def make_balancer(name: object, owner: QueueOwner[Task]) -> Balancer:
     """A new balancer by name for the pool core ``owner``; ``ValueError`` listing the known names
     for anything else."""
     cls = BALANCERS.get(name) if isinstance(name, str) else None

@@ -38,13 +38,13 @@ from collections.abc import Callable
 from concurrent.futures.thread import BrokenThreadPool
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .balancer import Balancer, make_balancer
 from .._context import new_thread_id
 from .._errors import BrokenPool, ClosedError, QueueFull
 from .._events import Listeners, report
-from .timer import TimeoutTimer
-from .worker import TERMINATE_REASON, PoolWorker, worker_main
+from .balancer import Balancer, make_balancer
 from .stats import PoolStats, TimingSummary, WorkerCounters
+from .timer import TimeoutTimer
+from .worker import TERMINATE_REASON, PoolHost, PoolWorker, worker_main
 
 if TYPE_CHECKING:
     from .task import Task
@@ -238,7 +238,8 @@ class PoolCore:
             if self.shutdown_started or _interpreter_exiting or self._nworkers >= self.max_workers:
                 return False
             worker = PoolWorker(new_thread_id(), f"{self.name_prefix}_{next(self._names)}", self)
-            thread = threading.Thread(target=worker_main, args=(self, worker), name=worker.name)
+            host: PoolHost = self  # (checked by mypy: the core provides what a worker needs)
+            thread = threading.Thread(target=worker_main, args=(host, worker), name=worker.name)
             worker.thread = thread
             self._nworkers += 1
             self.balancer.attach(worker)

@@ -6,28 +6,42 @@ chunk with C-level ``map`` and hands back one list. The chunk size:
 
 * ``chunksize=None`` and an input of known length ``n``: ``ceil(n / (4 * max_workers))``, about
   four chunks per worker (multiprocessing's rule), so the load still balances;
-* ``chunksize=None`` and input of unknown length (only read lazily, with ``max_queue``): adaptive,
-  starting at 1 item and doubling while a chunk runs under :data:`TARGET_CHUNK_SECONDS`, halving
-  when it runs over 4x that;
+* ``chunksize=None`` and an input read lazily whose length is unknown: adaptive, starting at 1
+  item and doubling while a chunk runs under :data:`TARGET_CHUNK_SECONDS`, halving when it runs
+  over 4x that;
 * ``chunksize=k``: ``k`` items per chunk (``chunksize=1`` is one task per item, like
   ``ThreadPoolExecutor``).
 
-Without ``max_queue`` the input is read and submitted at the call, as the standard library does.
-With ``max_queue=N`` it is read lazily and at most N chunks are in flight (submitted and not yet
-consumed by the caller): backpressure instead of ``QueueFull``.
+How much is read ahead (the *window*):
 
-Closing the returned iterator early (or a ``TimeoutError``, or an item's exception reaching the
-caller) cancels the chunks still in flight: waiting ones never start, running ones stop at their
-next item.
+* ``map`` without ``buffersize`` (and without ``max_queue``) reads the whole input and submits it
+  at the call, as the standard library does.
+* ``map(..., buffersize=N)`` (Python 3.14's signature) reads the input lazily: at most ``N``
+  items are read and not yet returned to the caller (submitted, running, done and waiting to be
+  yielded), so an endless input works and memory stays flat however long the input is. A chunk
+  then holds at most ``max(1, N // (2 * max_workers))`` items, so that several chunks keep the
+  workers busy while the caller reads.
+* ``imap_unordered`` always reads lazily, with a window of :data:`UNORDERED_WINDOW_PER_WORKER`
+  items per worker unless ``buffersize`` says otherwise.
+* ``max_queue=M`` on the pool also bounds both to ``M`` chunks in flight (backpressure instead of
+  ``QueueFull``).
+
+Results are handed over one by one: the iterator pops each result from its chunk's list as it
+yields it, so a yielded result is no longer referenced by the pool (only the results in flight
+are held, never the whole output).
+
+Closing the returned iterator early (or dropping it after the first ``next()``, or a
+``TimeoutError``, or an item's exception reaching the caller) cancels the chunks still in
+flight: waiting ones never start, running ones stop at their next item.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import queue
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from .task import ChunkResult, ChunkTask
@@ -41,8 +55,12 @@ __all__ = ["MapIterator", "auto_chunksize", "imap_unordered", "map_ordered"]
 TARGET_CHUNK_SECONDS = 0.002
 #: The largest adaptive chunk.
 MAX_ADAPTIVE_CHUNK = 1 << 16
+#: ``imap_unordered``'s default window: this many items read ahead per worker.
+UNORDERED_WINDOW_PER_WORKER = 4096
 
 MAP_CLOSED_REASON = "the map() result iterator was closed before this chunk was consumed"
+
+_monotonic = time.monotonic
 
 
 def auto_chunksize(count: int, workers: int) -> int:
@@ -50,20 +68,27 @@ def auto_chunksize(count: int, workers: int) -> int:
     return max(1, -(-count // (4 * workers)))
 
 
+def window_chunk_cap(buffersize: int, workers: int) -> int:
+    """The largest chunk under an item window of ``buffersize``: about two chunks per worker fit
+    in the window, so the workers stay busy while the caller reads one chunk."""
+    return max(1, buffersize // (2 * workers))
+
+
 class _Sizer:
     """Chunk sizes: fixed, or adaptive from the measured run time of finished chunks."""
 
-    __slots__ = ("adaptive", "size")
+    __slots__ = ("adaptive", "cap", "size")
 
-    def __init__(self, fixed: int | None) -> None:
+    def __init__(self, fixed: int | None, cap: int) -> None:
         self.adaptive = fixed is None
+        self.cap = cap
         self.size = 1 if fixed is None else fixed
 
     def learn(self, task: ChunkTask) -> None:
         if not self.adaptive or task.size < self.size // 2:  # ignore a short last chunk
             return
         if task.elapsed < TARGET_CHUNK_SECONDS:
-            self.size = min(self.size * 2, MAX_ADAPTIVE_CHUNK)
+            self.size = min(self.size * 2, self.cap)
         elif task.elapsed > 4 * TARGET_CHUNK_SECONDS:
             self.size = max(1, self.size // 2)
 
@@ -80,164 +105,254 @@ def _source(iterables: tuple[Iterable[Any], ...]) -> tuple[Iterator[Any], bool, 
     return zip(*iterables, strict=False), True, count  # stops at the shortest, as map() does
 
 
-def _remaining(deadline: float | None) -> float | None:
-    return None if deadline is None else max(0.0, deadline - time.monotonic())
+class MapIterator(Iterator[Any]):
+    """The iterator that ``map`` (``ordered``) and ``imap_unordered`` return.
 
+    One ``map`` call: the source, the chunks in flight, the sizing, and the results of the chunk
+    being yielded, kept reversed in ``_results`` so that each ``next()`` pops (releases) one.
 
-class _MapRun:
-    """One ``map``/``imap_unordered`` call: the source, the chunks in flight, the sizing."""
+    ``close()`` cancels the chunks still in flight, also before the first ``next()``; exhausting
+    it, an exception, a timeout or dropping it after the first ``next()`` does too (dropped
+    before, its work runs, as with the standard library's ``map``).
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_chunk_limit",
+        "_core",
+        "_deadline",
+        "_done",
+        "_error",
+        "_fn",
+        "_inflight",
+        "_inflight_items",
+        "_item_limit",
+        "_results",
+        "_sizer",
+        "_source",
+        "_star",
+        "_started",
+        "_timeout",
+    )
 
     def __init__(
         self,
         core: PoolCore,
         fn: Callable[..., Any],
         iterables: tuple[Iterable[Any], ...],
+        *,
         timeout: float | None,
         chunksize: int | None,
+        buffersize: int | None,
+        ordered: bool,
     ) -> None:
-        self.core = core
-        self.fn = fn
-        self.deadline = None if timeout is None else time.monotonic() + timeout
-        source, self.star, count = _source(iterables)
-        self.window = core.max_queue  # None: everything is submitted now
-        if self.window is None:
+        # (set first: __del__ and close() read them even when this __init__ raises)
+        self._inflight: dict[Future[Any], ChunkTask] = {}
+        self._results: list[Any] = []
+        self._error: BaseException | None = None
+        self._source: Iterator[Any] | None = None
+        self._started = False
+        self._core = core
+        self._fn = fn
+        self._timeout = timeout
+        self._deadline = None if timeout is None else _monotonic() + timeout
+        source, self._star, count = _source(iterables)
+        workers = core.max_workers
+        if not ordered and buffersize is None:
+            buffersize = UNORDERED_WINDOW_PER_WORKER * workers
+        self._item_limit = buffersize  # None: no bound on the items read ahead
+        self._chunk_limit = core.max_queue  # None: no bound on the chunks in flight
+        if buffersize is None and core.max_queue is None:
             items = list(source)  # read at the call, as Executor.map does
             count = len(items)
             source = iter(items)
             del items
-        self.source = source
+        cap = MAX_ADAPTIVE_CHUNK if buffersize is None else window_chunk_cap(buffersize, workers)
         if chunksize is None and count is not None:
-            chunksize = auto_chunksize(count, core.max_workers)
-        self.sizer = _Sizer(chunksize)
-        # chunks submitted and not yet consumed, oldest first (an insertion-ordered set)
-        self.inflight: dict[ChunkTask, None] = {}
-        self.done: queue.SimpleQueue[ChunkTask] | None = None  # completion order (unordered)
+            chunksize = min(auto_chunksize(count, workers), cap)
+        # (an explicit chunksize is kept; _fill() still never reads past the item window)
+        self._sizer = _Sizer(chunksize, cap)
+        self._source = source
+        self._inflight_items = 0
+        # chunks in completion order (imap_unordered); map takes the oldest instead
+        self._done: queue.SimpleQueue[Future[Any]] | None = (
+            None if ordered else queue.SimpleQueue()
+        )
+        self._fill()
 
-    def fill(self) -> None:
-        """Submit chunks until the window is full or the source is exhausted. On an error
-        (shutdown meanwhile), cancel what is in flight and raise."""
-        limit = self.window if self.window is not None else 1 << 62
-        inflight = self.inflight
-        core = self.core
+    # --- reading the input and submitting chunks ------------------------------------------------
+
+    def _fill(self) -> None:
+        """Submit chunks until a window is full or the source is exhausted. On an error (the
+        pool shut down meanwhile, or the input raised), cancel what is in flight and raise."""
+        source = self._source
+        if source is None:
+            return
+        inflight = self._inflight
+        core = self._core
+        sizer = self._sizer
+        chunk_limit = self._chunk_limit
+        item_limit = self._item_limit
+        done = self._done
         try:
-            while len(inflight) < limit:
-                items = list(itertools.islice(self.source, self.sizer.size))
+            while chunk_limit is None or len(inflight) < chunk_limit:
+                size = sizer.size
+                if item_limit is not None:
+                    room = item_limit - self._inflight_items - len(self._results)
+                    if room < 1:
+                        return
+                    size = min(size, room)
+                items = list(itertools.islice(source, size))
                 if not items:
+                    self._source = None  # exhausted: drop it (and what it holds)
                     return
-                task = ChunkTask(self.fn, items, self.star)
+                task = ChunkTask(self._fn, items, self._star)
+                del items
                 core.check_open()
                 core.push(task)
-                inflight[task] = None
-                if self.done is not None:
-                    task.future.add_done_callback(functools.partial(_announce, self.done, task))
+                future = task.future
+                inflight[future] = task
+                self._inflight_items += task.size
+                if done is not None:
+                    future.add_done_callback(done.put)
         except BaseException:
-            self.cancel()
+            self._stop()
             raise
 
-    def refill(self, task: ChunkTask) -> None:
-        """``task`` was consumed: learn from its run time and top the window up."""
-        if self.window is not None:
-            self.sizer.learn(task)
-            self.fill()
-
-    def cancel(self) -> None:
-        """Cancel every chunk still in flight (waiting ones never start, running ones stop at
-        their next item)."""
-        inflight, self.inflight = self.inflight, {}
-        for task in inflight:
-            task.cancel(MAP_CLOSED_REASON)
-
-    def ordered(self) -> Iterator[Any]:
-        """Results in input order."""
-        try:
-            while self.inflight:
-                task = next(iter(self.inflight))
-                done: ChunkResult = task.future.result(_remaining(self.deadline))
-                del self.inflight[task]
-                self.refill(task)  # keep the workers busy while the caller consumes
-                del task
-                results, error = done
-                del done
-                yield from results
-                if error is not None:
-                    raise error
-        finally:
-            self.cancel()
-
-    def unordered(self) -> Iterator[Any]:
-        """Results chunk by chunk in completion order."""
-        done = self.done
-        assert done is not None
-        try:
-            while self.inflight:
-                try:
-                    task = done.get(timeout=_remaining(self.deadline))
-                except queue.Empty:
-                    raise TimeoutError("imap_unordered() timed out waiting for results") from None
-                del self.inflight[task]
-                result: ChunkResult = task.future.result()
-                self.refill(task)
-                del task
-                results, error = result
-                del result
-                yield from results
-                if error is not None:
-                    raise error
-        finally:
-            self.cancel()
-
-
-def _announce(done: queue.SimpleQueue[ChunkTask], task: ChunkTask, _: object) -> None:
-    done.put(task)
-
-
-class MapIterator(Iterator[Any]):
-    """The iterator that ``map``/``imap_unordered`` return. ``close()`` cancels the chunks still
-    in flight even before the first ``next()`` (closing a generator that never started would
-    run nothing). Exhausting it, an exception or a timeout cancels them too."""
-
-    __slots__ = ("_results", "_run")
-
-    def __init__(self, run: _MapRun, results: Iterator[Any]) -> None:
-        self._run = run
-        self._results = results
+    # --- handing results over -------------------------------------------------------------------
 
     def __next__(self) -> Any:
-        return next(self._results)
+        try:
+            return self._results.pop()  # releases the result as it is handed over
+        except IndexError:
+            return self._next_chunk()
+
+    def _next_chunk(self) -> Any:
+        """The first result of the next chunk (the current one is used up): raise the error
+        that ended the previous chunk, refill the window, then wait for a chunk."""
+        self._started = True
+        while True:
+            error = self._error
+            if error is not None:
+                self._error = None
+                self._stop()
+                raise error
+            self._fill()
+            if not self._inflight:
+                self._stop()
+                raise StopIteration
+            try:
+                future = self._take()
+            except BaseException:
+                self._stop()
+                raise
+            task = self._inflight.pop(future)
+            self._inflight_items -= task.size
+            if self._source is not None:
+                self._sizer.learn(task)
+            del task
+            try:
+                outcome: ChunkResult = future.result()
+            except BaseException:  # the chunk was cancelled (terminate, shutdown)
+                self._stop()
+                raise
+            del future  # the caller holds no future: the chunk's list is only ours now
+            results, self._error = outcome
+            del outcome
+            if results:
+                results.reverse()
+                self._results = results
+                return results.pop()
+
+    def _take(self) -> Future[Any]:
+        """The next finished chunk's future (the oldest for map; the first done for
+        imap_unordered), waiting up to the call's deadline."""
+        deadline = self._deadline
+        done = self._done
+        if done is None:
+            future = next(iter(self._inflight))
+            remaining = None if deadline is None else max(0.0, deadline - _monotonic())
+            if remaining is not None and not future.done():
+                # Future.wait semantics without raising inside result(): a timeout ends the map
+                with future._condition:
+                    if not future.done():
+                        future._condition.wait(remaining)
+                if not future.done():
+                    raise TimeoutError(
+                        f"map() timed out: a result was not ready within {self._timeout} s "
+                        "of the call; the chunks still in flight are cancelled"
+                    )
+            return future
+        try:
+            if deadline is None:
+                return done.get()
+            return done.get(timeout=max(0.0, deadline - _monotonic()))
+        except queue.Empty:
+            raise TimeoutError(
+                f"imap_unordered() timed out: no result within {self._timeout} s of the call; "
+                "the chunks still in flight are cancelled"
+            ) from None
+
+    # --- stopping -------------------------------------------------------------------------------
+
+    def _stop(self) -> None:
+        """Cancel every chunk still in flight (waiting ones never start, running ones stop at
+        their next item) and drop the input and any result not yet handed over."""
+        inflight, self._inflight = self._inflight, {}
+        self._inflight_items = 0
+        self._source = None
+        self._results = []
+        for task in inflight.values():
+            task.cancel(MAP_CLOSED_REASON)
+        done = self._done
+        if done is not None:  # finished chunks nobody will read: drop their results now
+            while not done.empty():
+                done.get_nowait()
 
     def close(self) -> None:
         """Stop: cancel what is in flight (waiting chunks never start, running ones stop at
-        their next item). Idempotent."""
-        close = getattr(self._results, "close", None)
-        if close is not None:
-            close()
-        self._run.cancel()
+        their next item); later ``next()`` calls raise ``StopIteration``. Idempotent."""
+        self._error = None
+        self._stop()
+
+    def __del__(self) -> None:
+        # Dropped after the first next() and before it was used up: cancel the chunks nobody
+        # will read, as the standard library's result generator does in its ``finally``. An
+        # iterator dropped before any next() lets its work run, as there (a generator that
+        # never started runs no ``finally``): ``pool.map(fn, items)`` for the side effects.
+        if self._started and self._inflight:
+            self._stop()
 
 
 def map_ordered(
     core: PoolCore,
     fn: Callable[..., Any],
     iterables: tuple[Iterable[Any], ...],
+    *,
     timeout: float | None,
     chunksize: int | None,
-) -> Iterator[Any]:
-    """Submit the chunks (all now, or the first ``max_queue`` with backpressure) and return an
-    iterator of the results in input order. See the module docstring."""
-    run = _MapRun(core, fn, iterables, timeout, chunksize)
-    run.fill()
-    return MapIterator(run, run.ordered())
+    buffersize: int | None,
+) -> MapIterator:
+    """Submit the chunks (all now; or a first window, see the module docstring) and return an
+    iterator of the results in input order."""
+    return MapIterator(
+        core, fn, iterables,
+        timeout=timeout, chunksize=chunksize, buffersize=buffersize, ordered=True,
+    )
 
 
 def imap_unordered(
     core: PoolCore,
     fn: Callable[..., Any],
     iterable: Iterable[Any],
+    *,
     chunksize: int | None,
     timeout: float | None,
-) -> Iterator[Any]:
-    """Like :func:`map_ordered` for one iterable, yielding each chunk's results as soon as that
-    chunk is done (completion order between chunks, input order within one)."""
-    run = _MapRun(core, fn, (iterable,), timeout, chunksize)
-    run.done = queue.SimpleQueue()
-    run.fill()
-    return MapIterator(run, run.unordered())
+    buffersize: int | None,
+) -> MapIterator:
+    """Like :func:`map_ordered` for one iterable, read lazily, yielding each chunk's results as
+    soon as that chunk is done (completion order between chunks, input order within one)."""
+    return MapIterator(
+        core, fn, (iterable,),
+        timeout=timeout, chunksize=chunksize, buffersize=buffersize, ordered=False,
+    )

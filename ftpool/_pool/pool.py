@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import itertools
-import math
 import sys
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from types import TracebackType
@@ -21,11 +20,12 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 from .._context import CancelToken
 from .._errors import FtpoolError
 from .._events import Listeners
+from .._runtime import usable_cores
+from .._timeouts import check_timeout
 from .core import PoolCore, interpreter_exiting
 from .map import imap_unordered, map_ordered
-from .task import PoolFuture, Task
 from .stats import PoolStats
-from .._runtime import usable_cores
+from .task import PoolFuture, Task
 
 if TYPE_CHECKING:
     from .aio import MapAsyncIterator
@@ -72,16 +72,6 @@ class UnknownHandlerError(FtpoolError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-def _check_timeout(timeout: object, what: str) -> float | None:
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"{what} must be a number of seconds or None, got {timeout!r}")
-    if math.isnan(timeout) or timeout < 0:
-        raise ValueError(f"{what} must be >= 0 seconds (or None for no limit), got {timeout!r}")
-    return float(timeout)
-
-
 def _check_count(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be an int, got {value!r}")
@@ -92,9 +82,12 @@ class Pool(concurrent.futures.Executor):
     """A pool of worker threads (Node's worker pool; Piscina's API; a ``concurrent.futures``
     executor). On 3.13t with the GIL off, its workers run Python code in parallel.
 
-    ``Pool(task=None, *, handlers=None, max_workers=None, min_workers=None, idle_timeout=None,
-    max_queue=None, balancer="least-busy", initializer=None, initargs=(),
-    thread_name_prefix="ftpool")``
+    ``Pool(max_workers=None, thread_name_prefix="ftpool", initializer=None, initargs=(), *,
+    task=None, handlers=None, min_workers=None, idle_timeout=None, max_queue=None,
+    balancer="least-busy")``
+
+    The positional parameters are exactly ``ThreadPoolExecutor``'s, so ``Pool(8)`` is
+    ``ThreadPoolExecutor(8)`` with the class name changed; everything ftpool adds is keyword-only.
 
     * ``max_workers``: at most this many threads (default: the usable cores). 0 or less raises
       ``ValueError("max_workers must be greater than 0")``, as ``ThreadPoolExecutor``.
@@ -114,7 +107,8 @@ class Pool(concurrent.futures.Executor):
       pool is broken: queued futures fail with :class:`~ftpool.BrokenPool` (also a
       ``concurrent.futures.BrokenExecutor``; ``__cause__`` is the exception), later submits raise
       it.
-    * ``thread_name_prefix``: threads are named ``<prefix>_<n>``.
+    * ``thread_name_prefix``: threads are named ``<prefix>_<n>`` (default ``"ftpool"``; an empty
+      prefix gives ``ftpool-<pool number>_<n>``, so threads are always named).
 
     Closing: :meth:`shutdown`, :meth:`close` and ``with Pool(...) as pool:`` let queued and
     running tasks finish; :meth:`terminate` cancels them. Every submitted task ends exactly once
@@ -125,26 +119,32 @@ class Pool(concurrent.futures.Executor):
 
     Inside a task: ``ftpool.is_main_thread()`` is False, ``ftpool.thread_id()`` is the worker's
     unique id, and ``ftpool.check_cancelled()`` raises :class:`~ftpool.Cancelled` once the task is
-    cancelled (``Future.cancel()``, ``run(cancel=token)``, ``timeout=``, ``terminate()``). A
-    task's exception goes into its future and never ends its worker.
+    cancelled (``Future.cancel()``, ``run(cancel=token)``, ``terminate()``) or past its
+    ``run(timeout=)`` deadline. A task's exception goes into its future and never ends its
+    worker.
     """
 
     def __init__(
         self,
-        task: Callable[[Any], Any] | None = None,
-        *,
-        handlers: Mapping[str, Callable[[Any], Any]] | None = None,
         max_workers: int | None = None,
+        thread_name_prefix: str = "ftpool",
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+        *,
+        task: Callable[[Any], Any] | None = None,
+        handlers: Mapping[str, Callable[[Any], Any]] | None = None,
         min_workers: int | None = None,
         idle_timeout: float | None = None,
         max_queue: int | Literal["auto"] | None = None,
         balancer: str = "least-busy",
-        initializer: Callable[..., object] | None = None,
-        initargs: tuple[Any, ...] = (),
-        thread_name_prefix: str = "ftpool",
     ) -> None:
         if max_workers is None:
             max_workers = usable_cores()
+        if callable(max_workers):
+            raise TypeError(
+                "max_workers must be an int, got a callable: the first positional parameter is "
+                "max_workers, as ThreadPoolExecutor's; pass the default task as Pool(task=fn)"
+            )
         max_workers = _check_count(max_workers, "max_workers")
         if max_workers <= 0:
             raise ValueError("max_workers must be greater than 0")
@@ -156,7 +156,7 @@ class Pool(concurrent.futures.Executor):
                 f"min_workers ({min_workers}) must not exceed max_workers ({max_workers}); "
                 "lower min_workers or raise max_workers"
             )
-        idle_timeout = _check_timeout(idle_timeout, "idle_timeout")
+        idle_timeout = check_timeout(idle_timeout, "Pool(idle_timeout=...)")
         if max_queue == "auto":
             max_queue = max_workers * max_workers
         elif max_queue is not None:
@@ -243,21 +243,34 @@ class Pool(concurrent.futures.Executor):
         *iterables: Iterable[Any],
         timeout: float | None = None,
         chunksize: int | None = None,
+        buffersize: int | None = None,
     ) -> Iterator[T]:
-        """``fn`` applied to every item (several iterables: to their items zipped), results in
-        input order, as ``Executor.map``.
+        """``fn`` applied to every item (several iterables: to their items zipped, stopping at
+        the shortest), results in input order, as ``Executor.map``.
 
-        The work goes out in chunks (``chunksize=None`` picks the size, see ``ftpool._pool.map``), so
-        tiny calls are cheap. The input is read and submitted at the call; with ``max_queue=N``
-        it is read lazily with at most N chunks in flight (backpressure, no ``QueueFull``).
-        ``timeout`` (seconds from this call) makes the iterator raise ``TimeoutError`` when a
-        result is not ready in time. An item's exception is raised when its result is reached;
-        the items after it in its chunk do not run. Closing the iterator early cancels the rest.
-        ``TypeError`` for a non-callable, ``ValueError`` for a negative timeout or a chunksize
-        below 1, ``RuntimeError`` after shutdown.
+        The work goes out in chunks (``chunksize=None`` picks the size, see
+        ``ftpool._pool.map``), so tiny calls are cheap. Without ``buffersize`` the input is read
+        and submitted at the call, as the standard library does (an endless input never
+        returns). With ``buffersize=N`` (Python 3.14's signature) it is read lazily: at most
+        ``N`` items are read and not yet yielded, so an endless input works and memory stays
+        flat. With the pool's ``max_queue=M``, at most ``M`` chunks are in flight too
+        (backpressure, never ``QueueFull``). A result the iterator has yielded is no longer
+        referenced by the pool.
+
+        ``timeout`` (seconds from this call; None or ``math.inf``: no limit) makes the iterator
+        raise ``TimeoutError`` when a result is not ready in time. An item's exception is
+        raised when its result is reached; the items after it in its chunk do not run. Any of
+        these, closing the iterator (``close()``) or dropping it after its first ``next()``
+        cancels the chunks in flight (dropped unread, its work runs, as the standard library's).
+        ``TypeError`` for a non-callable or a non-int ``chunksize``/``buffersize``,
+        ``ValueError`` for a negative timeout or a ``chunksize``/``buffersize`` below 1,
+        ``RuntimeError`` (:class:`~ftpool.ClosedError`) after shutdown.
         """
-        self._check_map(fn, timeout, chunksize)
-        return map_ordered(self._core, fn, iterables, timeout, chunksize)
+        seconds = self._check_map(fn, timeout, chunksize, buffersize, "Pool.map")
+        return map_ordered(
+            self._core, fn, iterables,
+            timeout=seconds, chunksize=chunksize, buffersize=buffersize,
+        )
 
     def imap_unordered(
         self,
@@ -266,12 +279,19 @@ class Pool(concurrent.futures.Executor):
         chunksize: int | None = None,
         *,
         timeout: float | None = None,
+        buffersize: int | None = None,
     ) -> Iterator[T]:
         """``fn(item)`` for every item, yielded as each chunk finishes (chunks in completion
-        order, items of one chunk in input order). Chunking, backpressure, ``timeout``, errors
-        and early close as :meth:`map`."""
-        self._check_map(fn, timeout, chunksize)
-        return imap_unordered(self._core, fn, iterable, chunksize, timeout)
+        order, items of one chunk in input order).
+
+        Always reads the input lazily with a bounded window: at most ``buffersize`` items read
+        and not yet yielded (default: 4096 per worker), so an endless input works. Chunking,
+        ``max_queue``, ``timeout``, errors and early close as :meth:`map`."""
+        seconds = self._check_map(fn, timeout, chunksize, buffersize, "Pool.imap_unordered")
+        return imap_unordered(
+            self._core, fn, iterable,
+            chunksize=chunksize, timeout=seconds, buffersize=buffersize,
+        )
 
     def map_async(
         self,
@@ -328,13 +348,20 @@ class Pool(concurrent.futures.Executor):
             context=copy_context(),
         )
 
-    def _check_map(self, fn: object, timeout: object, chunksize: object) -> None:
+    def _check_map(
+        self, fn: object, timeout: object, chunksize: object, buffersize: object, where: str
+    ) -> float | None:
         if not callable(fn):
             raise TypeError(f"map() needs a callable, got {type(fn).__name__}")
-        _check_timeout(timeout, "timeout")
+        seconds = check_timeout(timeout, where)
         if chunksize is not None and _check_count(chunksize, "chunksize") < 1:
             raise ValueError(f"chunksize must be >= 1 (or None: automatic), got {chunksize}")
+        if buffersize is not None and _check_count(buffersize, "buffersize") < 1:
+            raise ValueError(
+                f"buffersize must be None or > 0 (the most items read ahead), got {buffersize}"
+            )
         self._core.check_open()
+        return seconds
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """As ``Executor.shutdown``: take no more work; with ``cancel_futures`` cancel the
@@ -344,9 +371,11 @@ class Pool(concurrent.futures.Executor):
 
     def close(self, timeout: float | None = None) -> None:
         """Take no more work, let everything queued and running finish, and wait for the workers
-        to end: up to ``timeout`` seconds (None: as long as it takes), then ``TimeoutError``
-        (the pool still finishes in the background). Idempotent."""
-        timeout = _check_timeout(timeout, "timeout")
+        to end: up to ``timeout`` seconds (None or ``math.inf``: as long as it takes), then
+        ``TimeoutError`` (the pool still finishes in the background). A negative or NaN
+        ``timeout`` raises ``ValueError``, a non-number ``TypeError``, and the pool stays open.
+        Idempotent."""
+        timeout = check_timeout(timeout, "Pool.close")
         self._core.shutdown(wait=False)
         if not self._core.join(timeout):
             raise TimeoutError(
@@ -357,9 +386,10 @@ class Pool(concurrent.futures.Executor):
     def terminate(self, timeout: float | None = None) -> None:
         """Cancel every queued task, ask running tasks to stop through their cancel token (they
         end cancelled at their next ``check_cancelled()``; a task that never checks runs to its
-        end), then wait for the workers, up to ``timeout`` seconds (``TimeoutError`` after it).
-        Threads are never killed. Idempotent."""
-        timeout = _check_timeout(timeout, "timeout")
+        end), then wait for the workers, up to ``timeout`` seconds (None or ``math.inf``: as
+        long as it takes; ``TimeoutError`` after it). Bad timeouts as :meth:`close` (the pool
+        is left untouched). Threads are never killed. Idempotent."""
+        timeout = check_timeout(timeout, "Pool.terminate")
         self._core.shutdown(wait=False, terminate=True)
         if not self._core.join(timeout):
             raise TimeoutError(
@@ -396,9 +426,14 @@ class Pool(concurrent.futures.Executor):
         ``name`` (or no default ``task``) raises :class:`UnknownHandlerError` (a ``KeyError``)
         here. ``cancel=token``: cancelling the token cancels the task (removed if it waits,
         stopped at its next check if it runs; an already cancelled token gives an already
-        cancelled future). ``timeout``: seconds counted from the moment the task *starts*; when
-        they pass, the future fails with ``TimeoutError`` at once and the task is cancelled
-        cooperatively. Negative ``timeout`` raises ``ValueError``; other errors as
+        cancelled future). ``timeout``: seconds counted from the moment the task *starts*
+        (None or ``math.inf``: none); when they pass, the future fails with ``TimeoutError`` and
+        the task is cancelled cooperatively. The deadline holds however late the pool's timer
+        thread runs: inside the task ``check_cancelled()`` compares the clock with the deadline
+        itself (raising :class:`~ftpool.Cancelled` whose ``reason`` is the ``TimeoutError``),
+        and a task that returns or raises after its deadline still ends with ``TimeoutError``,
+        its result discarded and counted in ``stats().timed_out``. A negative or NaN
+        ``timeout`` raises ``ValueError``, a non-number ``TypeError``; other errors as
         :meth:`submit`.
 
         Awaitable, and run in a copy of the caller's ``contextvars`` when called from async code,
@@ -406,7 +441,7 @@ class Pool(concurrent.futures.Executor):
         the second passes (dequeued, or stopped at its next ``check_cancelled()``).
         """
         fn = self._handler_for(name)
-        seconds = _check_timeout(timeout, "timeout")
+        seconds = check_timeout(timeout, "Pool.run")
         if cancel is not None and not isinstance(cancel, CancelToken):
             raise TypeError(f"cancel must be an ftpool.CancelToken or None, got {cancel!r}")
         core = self._core

@@ -1,10 +1,10 @@
 """A pool task and its future.
 
-:class:`Task` is one unit of work waiting in a :class:`~ftpool._pool.taskqueue.TaskQueue` and, at the
-same time, its own :class:`~ftpool.CancelToken` (one object per task instead of two): while it runs,
-the worker puts it in ``ThreadState.task_token``, so :func:`~ftpool.check_cancelled` inside the task
-raises :class:`~ftpool.Cancelled` once it is cancelled. :class:`ChunkTask` is a batch of ``map``
-items run as one task.
+:class:`Task` is one unit of work waiting in a :class:`~ftpool._pool.taskqueue.TaskQueue`
+and, at the same time, its own :class:`~ftpool.CancelToken` (one object per task instead of
+two): while it runs, the worker puts it in ``ThreadState.task_token``, so
+:func:`~ftpool.check_cancelled` inside the task raises :class:`~ftpool.Cancelled` once it is
+cancelled. :class:`ChunkTask` is a batch of ``map`` items run as one task.
 
 :class:`PoolFuture` is a ``concurrent.futures.Future`` (so ``wait``, ``as_completed`` and
 ``asyncio.wrap_future`` work on it), awaitable from a coroutine (``PoolFuture.__await__``), with one
@@ -330,8 +330,9 @@ class Task(CancelToken):
         self.cancel(reason)
 
     def expire(self) -> None:
-        """The timeout ran out (called by the pool's timer thread): fail the future with
-        ``TimeoutError`` now, and cancel the token so that the task stops at its next check."""
+        """The timeout ran out (called by the pool's timer thread, or by the worker when the
+        task ended after its deadline): fail the future with ``TimeoutError`` now unless it has
+        ended, and cancel the token so that the task stops at its next check."""
         message = f"the task ran longer than its timeout of {self.timeout} s and was cancelled"
         if self.future._set_exception_once(TimeoutError(message), only_running=True):
             CancelToken.cancel(self, TimeoutError(message))

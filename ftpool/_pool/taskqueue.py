@@ -13,21 +13,31 @@ A queued task can be taken out by exactly one of: a worker's ``popleft``, a canc
 from __future__ import annotations
 
 import collections
-from typing import Any
+from typing import Protocol
 
-__all__ = ["TaskQueue"]
+__all__ = ["QueueOwner", "TaskQueue"]
+
+
+class QueueOwner[T](Protocol):
+    """What a queue needs from the pool that owns it: someone to account for a task that a
+    canceller took out of the queue (so that it ends counted, by no worker)."""
+
+    def count_removed(self, task: T, /) -> None:
+        """Count ``task``, cancelled before any worker took it, and drop its references."""
+        ...
 
 
 class TaskQueue[T](collections.deque[T]):
     """FIFO of tasks. ``append``/``popleft``/``len`` as ``deque`` (atomic, never block).
 
     The queue never blocks: waiting for work is the balancer's business (see ``balancer``).
-    ``owner`` is the pool core, which counts a task that a canceller takes out of the queue.
+    ``owner`` is the pool core (seen only as a :class:`QueueOwner`), which counts a task that a
+    canceller takes out of the queue.
     """
 
     __slots__ = ("owner",)
 
-    def __init__(self, owner: Any) -> None:
+    def __init__(self, owner: QueueOwner[T]) -> None:
         super().__init__()
         self.owner = owner
 

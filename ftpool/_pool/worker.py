@@ -15,21 +15,86 @@ import queue
 import threading
 import time
 from concurrent.futures import CancelledError
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._context import ThreadState, set_state
-from .task import PoolFuture, Task
 from .stats import SAMPLES_PER_WORKER, WorkerCounters
-from .taskqueue import TaskQueue
+from .task import PoolFuture, Task
+from .taskqueue import QueueOwner, TaskQueue
 
 if TYPE_CHECKING:
-    from .core import PoolCore
+    from .._events import Listeners
+    from .balancer import Balancer
+    from .timer import TimeoutTimer
 
-__all__ = ["TERMINATE_REASON", "PoolWorker", "worker_main"]
+__all__ = ["TERMINATE_REASON", "PoolHost", "PoolWorker", "worker_main"]
+
+
+class PoolHost(QueueOwner[Task], Protocol):
+    """What a worker needs from its pool (the pool core is one; this module never imports it):
+    the dispatch, the flags it reads between tasks, the timer, and the calls at its start, when
+    idle, and at its end. The loop reads these as plain attributes, as before: a Protocol is a
+    type, not a wrapper, so it costs nothing per task."""
+
+    @property
+    def balancer(self) -> Balancer:
+        """Where tasks wait, and how this worker parks and is woken."""
+        ...
+
+    @property
+    def listeners(self) -> Listeners:
+        """The pool's event listeners (``drain``)."""
+        ...
+
+    @property
+    def timer(self) -> TimeoutTimer:
+        """The thread that fails tasks whose ``timeout=`` ran out."""
+        ...
+
+    @property
+    def shutdown_started(self) -> bool:
+        """No new work: leave once the queues are empty."""
+        ...
+
+    @property
+    def terminating(self) -> bool:
+        """``terminate()`` was called: tasks that start from now on are cancelled."""
+        ...
+
+    @property
+    def drain_listened(self) -> bool:
+        """Someone listens for ``drain`` (read per task)."""
+        ...
+
+    def worker_started(self, worker: PoolWorker, /) -> bool:
+        """In the new worker's thread: announce it, run the initializer (False: it failed)."""
+        ...
+
+    def worker_exited(self, worker: PoolWorker, /) -> None:
+        """In the leaving worker's thread, last thing."""
+        ...
+
+    def internal_error(self, exc: BaseException, where: str, /) -> None:
+        """Report an error raised outside any task."""
+        ...
+
+    def idle_timeout_for(self) -> float | None:
+        """How long a parking worker may sleep before it considers retiring."""
+        ...
+
+    def try_exit(self, worker: PoolWorker, /) -> bool:
+        """During shutdown: True when ``worker`` may leave."""
+        ...
+
+    def try_retire(self, worker: PoolWorker, /) -> bool:
+        """After an idle timeout: True when ``worker`` leaves the pool."""
+        ...
 
 TERMINATE_REASON = "the pool was terminated"
 
 _perf_counter = time.perf_counter
+#: Marks (in the loop's ``error``) a task that ended after its deadline.
+_ENDED_LATE = TimeoutError("the task ended after its deadline")
 _monotonic = time.monotonic
 _Task = Task
 
@@ -47,7 +112,7 @@ class PoolWorker:
     __slots__ = ("__weakref__", "counters", "deadline", "exited", "inbox", "lock", "name",
                  "parked", "private", "state", "thread", "thread_id")
 
-    def __init__(self, thread_id: int, name: str, owner: Any) -> None:
+    def __init__(self, thread_id: int, name: str, owner: QueueOwner[Task]) -> None:
         self.thread_id = thread_id
         self.name = name
         self.state = ThreadState(thread_id=thread_id)
@@ -64,7 +129,7 @@ class PoolWorker:
         return f"<PoolWorker {self.name} thread_id={self.thread_id}>"
 
 
-def worker_main(core: PoolCore, worker: PoolWorker) -> None:
+def worker_main(core: PoolHost, worker: PoolWorker) -> None:
     """The body of a worker thread."""
     set_state(worker.state)
     try:
@@ -84,7 +149,7 @@ def _count_timed_out(counters: WorkerCounters, size: int) -> None:
     counters.timed_out += size
 
 
-def _loop(core: PoolCore, worker: PoolWorker) -> None:
+def _loop(core: PoolHost, worker: PoolWorker) -> None:
     """Take tasks and run them until the pool shuts down or this worker retires.
 
     One function with the hot names in locals: on 3.13t the interpreter does not specialize, so
@@ -101,6 +166,7 @@ def _loop(core: PoolCore, worker: PoolWorker) -> None:
     plain_task = _Task
     future: PoolFuture[Any] | None = None
     result: Any = None
+    deadline = 0.0
     while True:
         task = next_task(worker)
         if task is None:
@@ -141,12 +207,22 @@ def _loop(core: PoolCore, worker: PoolWorker) -> None:
         counters.running_since = start
         timeout = task.timeout
         if timeout is not None:
-            core.timer.arm(worker, _monotonic() + timeout, task)
+            # The deadline is held three ways: check_cancelled() (and every ftpool wait) compares
+            # the clock with state.task_deadline; the timer fails the future at the deadline;
+            # and a task that ends after it ends with TimeoutError below, however late the
+            # timer thread got a CPU.
+            deadline = _monotonic() + timeout
+            state.task_deadline = deadline
+            core.timer.arm(worker, deadline, task)
         error: BaseException | None = None
         try:
             result = task.execute()
         except BaseException as exc:
             error = exc
+        if timeout is not None and _monotonic() >= deadline:
+            # Ended after its deadline: whatever it returned or raised is discarded and it
+            # times out below (one test per task without a timeout, on the hot path).
+            error = _ENDED_LATE
         # Everything is counted BEFORE the future ends: ending it wakes the waiters and runs the
         # done-callbacks, and stats() read after result() (or map reading task.elapsed) must
         # see this task. The worker is marked idle first: stats() reads the counts before
@@ -177,6 +253,13 @@ def _loop(core: PoolCore, worker: PoolWorker) -> None:
                     counters.completed, counters.failed, counters.cancelled = before
                     _count_timed_out(counters, size)
             result = None
+        elif error is _ENDED_LATE:
+            # Counted as timed out, then the future fails with TimeoutError, unless the timer
+            # thread did that already (while the task runs, only the timer and this worker end
+            # its future).
+            _count_timed_out(counters, size)
+            task.expire()
+            result = None
         elif task._cancelled and isinstance(error, CancelledError):
             # it stopped at a check of its own token: the future ends cancelled
             counters.cancelled += size
@@ -190,6 +273,7 @@ def _loop(core: PoolCore, worker: PoolWorker) -> None:
         error = None
         state.task_token = None
         if timeout is not None:
+            state.task_deadline = None
             worker.deadline = None
         if task.__class__ is plain_task and task.linked is None:
             future._task = None  # Task.release(), inlined for the common case

@@ -63,7 +63,7 @@ class PoolDemo:
 
     def __init__(self, port: MessagePort, consume_work: int) -> None:
         self.pool = Pool(
-            lambda item: expensive_computation(item, consume_work),
+            task=lambda item: expensive_computation(item, consume_work),
             max_workers=CONSUMERS,
             min_workers=CONSUMERS,  # the article creates all workers up front
             balancer="round-robin",

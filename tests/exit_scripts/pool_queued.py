@@ -22,7 +22,7 @@ def work(i: int) -> int:
 
 pools = [ftpool.Pool(max_workers=2, balancer=b) for b in ("least-busy", "round-robin")]
 futures = [pool.submit(work, i) for pool in pools for i in range(150)]
-timed = ftpool.Pool(lambda x: x, max_workers=1)
+timed = ftpool.Pool(task=lambda x: x, max_workers=1)
 futures += [timed.run(i, timeout=30) for i in range(50)]
 mapped = pools[0].map(abs, range(-500, 0))  # chunks queued too, never consumed
 

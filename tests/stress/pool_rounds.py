@@ -7,6 +7,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import gc
+import os
 import threading
 import time
 import traceback
@@ -166,7 +167,7 @@ class PoolRound(PhasedRound):
                      f"{self.trigger_at} submits, initializer fails at call "
                      f"{self.fail_init_at or 'never'}")
         # the only reference to the pool, so that the "drop" ender can let it go
-        self.holder: dict[str, Pool] = {"pool": Pool(self.tasks.body, **config)}
+        self.holder: dict[str, Pool] = {"pool": Pool(task=self.tasks.body, **config)}
         self.init_errors: list[BaseException] = []
         self.holder["pool"].on("error", self.init_errors.append)
         if self.raising_listener:
@@ -456,6 +457,139 @@ class PoolRound(PhasedRound):
                         f"{self.init_errors!r}")
 
 
+# --- deadlines on an oversubscribed machine ----------------------------------------------------
+
+#: Kinds of DeadlineRound tasks: each "past" kind runs longer than its timeout, so it must end
+#: with TimeoutError whatever it does at its end; "in_time" must keep its result.
+DEADLINE_KINDS = (
+    "check_past",  # spins on check_cancelled() past its deadline (stopped there), then returns
+    "catch_past",  # spins on check_cancelled(), swallows the Cancelled, returns after its deadline
+    "ignore_past",  # spins without checking, returns a result after its deadline
+    "raise_past",  # spins without checking, raises StressError after its deadline
+    "in_time",  # returns at once, with a generous timeout
+)
+#: The run(timeout=...) of the "past" kinds.
+DEADLINE_TIMEOUTS = (0.0005, 0.002, 0.005)
+
+
+@dataclass(eq=False)
+class DeadlineRecord:
+    index: int
+    kind: str
+    timeout: float
+    work: float  # seconds the body runs, counted from its own start (after the deadline was set)
+    future: cf.Future[Any] | None = None
+
+    @property
+    def past(self) -> bool:
+        return self.kind != "in_time"
+
+
+def deadline_body(record: DeadlineRecord) -> tuple[int, str]:
+    """What every DeadlineRound task runs (``record.kind`` says how)."""
+    end = time.monotonic() + record.work
+    kind = record.kind
+    if kind == "check_past":
+        while time.monotonic() < end:
+            check_cancelled()
+    elif kind == "catch_past":
+        while time.monotonic() < end:
+            with contextlib.suppress(ftpool.Cancelled):
+                check_cancelled()
+    elif kind in ("ignore_past", "raise_past"):
+        while time.monotonic() < end:
+            pass
+        if kind == "raise_past":
+            raise StressError(record.index)
+    return (record.index, kind)
+
+
+class DeadlineRound(PhasedRound):
+    """run(timeout=) tasks that outlive their deadline, on a machine oversubscribed by spinning
+    burner threads (so the pool's timer thread often gets no CPU in time): no timed-out task may
+    ever return a result (nor its own exception), a task within its deadline keeps its result,
+    and stats() counts each timed-out task once."""
+
+    def setup(self) -> None:
+        rnd, rng = self.rnd, self.rng
+        cores = os.cpu_count() or 1
+        self.burners = rng.randint(cores + 1, 2 * cores + 2)
+        max_workers = rng.randint(2, 6)
+        balancer = rng.choice(["least-busy", "round-robin"])
+        count = rng.randint(20, 80)
+        weights = [rng.random() + 0.1 for _ in DEADLINE_KINDS]
+        self.records: list[DeadlineRecord] = []
+        for i in range(count):
+            kind = rng.choices(DEADLINE_KINDS, weights)[0]
+            if kind == "in_time":
+                self.records.append(DeadlineRecord(i, kind, WAIT, 0.0))
+            else:
+                timeout = rng.choice(DEADLINE_TIMEOUTS)
+                self.records.append(DeadlineRecord(i, kind, timeout, timeout * rng.uniform(2, 5)))
+        rnd.setup = (f"Pool(max_workers={max_workers}, balancer={balancer!r}), {count} timed "
+                     f"tasks, {self.burners} spinning burner threads on {cores} cores")
+        self.pool = Pool(max_workers, f"stress-deadline-{rnd.label}", task=deadline_body,
+                         balancer=balancer)
+        self.stop_burning = threading.Event()
+        self.burning: list[threading.Thread] = []
+
+    def burn(self) -> None:
+        stop = self.stop_burning
+        while not stop.is_set():
+            pass
+
+    def drive(self) -> None:
+        rnd = self.rnd
+        self.burning = [start_thread(self.burn, f"stress-burner-{rnd.label}-{i}")
+                        for i in range(self.burners)]
+        for record in self.records:
+            record.future = self.pool.run(record, timeout=record.timeout)
+        rnd.wait_futures([r.future for r in self.records if r.future is not None],
+                         "timed pool tasks")
+
+    def finish(self) -> None:
+        self.stop_burning.set()
+        for thread in self.burning:
+            thread.join(WAIT)
+        with contextlib.suppress(TimeoutError):
+            self.pool.terminate(timeout=WAIT)
+
+    def check(self) -> None:
+        rnd = self.rnd
+        outcomes: Counter[str] = Counter()
+        for record in self.records:
+            future = record.future
+            assert future is not None
+            where = f"task {record.index} ({record.kind}, timeout {record.timeout})"
+            if future.cancelled():
+                rnd.problem("violations", f"{where}: ended cancelled")
+                continue
+            exc = future.exception()
+            if record.past:
+                if exc is None:
+                    rnd.problem("violations", f"{where}: a timed-out task returned a result "
+                                f"{future.result()!r} after its deadline")
+                elif not isinstance(exc, TimeoutError):
+                    rnd.problem("violations", f"{where}: ended {exc!r}, not TimeoutError")
+                outcomes["exception"] += 1
+            elif exc is not None:
+                rnd.problem("violations", f"{where}: ended {exc!r} within its deadline")
+            else:
+                if future.result() != (record.index, record.kind):
+                    rnd.problem("violations", f"{where}: wrong result {future.result()!r}")
+                outcomes["result"] += 1
+        stats = self.pool.stats()
+        past = sum(1 for r in self.records if r.past)
+        counted = (stats.completed, stats.failed, stats.cancelled, stats.timed_out)
+        expected = (len(self.records) - past, past, 0, past)
+        if counted != expected:
+            rnd.problem("violations", f"stats() (completed, failed, cancelled, timed_out) = "
+                        f"{counted}, the futures say {expected}")
+        rnd.fault("task past its deadline on an oversubscribed machine", past)
+        rnd.tally.tasks += len(self.records)
+        rnd.tally.outcomes.update(outcomes)
+
+
 def _describe_pending(rnd: Round, accepted: list[TaskRecord]) -> None:
     """Where the tasks of futures that never ended are (for the failure message)."""
     for record in accepted:
@@ -486,4 +620,5 @@ def _raise_callback(_future: cf.Future[Any]) -> None:
 
 SCENARIOS: dict[str, Scenario] = {
     "pool": (PoolRound,),
+    "pool_deadlines": (DeadlineRound,),
 }
