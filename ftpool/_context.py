@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ._errors import Cancelled, Terminated
 from ._events import report
@@ -62,6 +62,11 @@ class CancelToken:
     """
 
     __slots__ = ("__weakref__", "_callbacks", "_cancelled", "_lock", "_reason")
+
+    #: True for a subclass whose :attr:`cancelled` must be read to learn of a cancel (it polls a
+    #: source of its own, e.g. ftpool.dask's remote tokens); the checks then read the property
+    #: instead of the ``_cancelled`` slot alone.
+    _polled: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # guards _cancelled, _reason and _callbacks
@@ -212,7 +217,7 @@ def check_cancelled() -> None:
         )
     token = state.task_token
     if token is not None:
-        if token._cancelled:
+        if token._cancelled or (token._polled and token.cancelled):
             raise Cancelled(token._reason)
         deadline = state.task_deadline
         if deadline is not None and _monotonic() >= deadline:

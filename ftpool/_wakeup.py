@@ -77,7 +77,7 @@ def _task_error(reason: object) -> BaseException:
 
     if isinstance(reason, TimeoutError):
         return TimeoutError(*reason.args)
-    if reason == TERMINATE_REASON:
+    if reason is TERMINATE_REASON:
         return Terminated(
             "the pool was terminated (Pool.terminate()); let this exception end the task"
         )
@@ -100,7 +100,7 @@ def stop_error(state: ThreadState) -> BaseException | None:
     token = state.task_token
     if token is None:
         return None
-    if token._cancelled:
+    if token._cancelled or (token._polled and token.cancelled):
         return _task_error(token._reason)
     task_deadline = state.task_deadline
     if task_deadline is not None and _monotonic() >= task_deadline:

@@ -18,6 +18,7 @@ from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._context import ThreadState, set_state
+from .._errors import Terminated
 from .stats import SAMPLES_PER_WORKER, WorkerCounters
 from .task import PoolFuture, Task
 from .taskqueue import QueueOwner, TaskQueue
@@ -97,6 +98,8 @@ _perf_counter = time.perf_counter
 _ENDED_LATE = TimeoutError("the task ended after its deadline")
 _monotonic = time.monotonic
 _Task = Task
+#: What a task raises when it stops because its own token was cancelled.
+_STOPPED_BY_TOKEN = (CancelledError, Terminated)
 
 
 class PoolWorker:
@@ -260,8 +263,9 @@ def _loop(core: PoolHost, worker: PoolWorker) -> None:
             _count_timed_out(counters, size)
             task.expire()
             result = None
-        elif task._cancelled and isinstance(error, CancelledError):
-            # it stopped at a check of its own token: the future ends cancelled
+        elif task._cancelled and isinstance(error, _STOPPED_BY_TOKEN):
+            # it stopped at a check of its own token (check_cancelled() raises Cancelled; a wait
+            # woken by Pool.terminate() raises Terminated, see _wakeup): the future ends cancelled
             counters.cancelled += size
             if not future._cancel_once(task._reason, running=True):  # the timer failed it first
                 counters.cancelled -= size

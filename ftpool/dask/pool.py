@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any, Literal, NoReturn, ParamSpec, TypeVar, overload
 
 import cloudpickle  # a dependency of distributed
+import dask
 import distributed
 from distributed import Variable
 
@@ -275,13 +276,19 @@ class DaskPool(concurrent.futures.Executor):
         *iterables: Iterable[Any],
         timeout: float | None = None,
         chunksize: int | None = None,
+        buffersize: int | None = None,
     ) -> Iterator[T]:
         """As ``Pool.map``: results in input order, the work sent in chunks (``chunksize=None``:
         about four chunks per cluster thread for an input of known length; adaptive with
-        ``max_queue``). ``timeout`` counts from this call. Closing the iterator early cancels
-        the chunks still in flight. Errors as ``Pool.map``."""
-        self._check_map(fn, timeout, chunksize)
-        return _map_ordered(self._map_core, fn, iterables, timeout, chunksize)  # type: ignore[arg-type]
+        ``max_queue``). Without ``buffersize`` the input is read at the call; with it, lazily,
+        at most ``buffersize`` items read and not yet yielded. ``timeout`` counts from this
+        call. Closing the iterator early cancels the chunks still in flight. Errors as
+        ``Pool.map``."""
+        seconds = self._check_map(fn, timeout, chunksize, buffersize, "DaskPool.map")
+        return _map_ordered(
+            self._map_core, fn, iterables,  # type: ignore[arg-type]
+            timeout=seconds, chunksize=chunksize, buffersize=buffersize,
+        )
 
     def imap_unordered(
         self,
@@ -290,10 +297,15 @@ class DaskPool(concurrent.futures.Executor):
         chunksize: int | None = None,
         *,
         timeout: float | None = None,
+        buffersize: int | None = None,
     ) -> Iterator[T]:
-        """As ``Pool.imap_unordered``: each chunk's results as soon as that chunk is done."""
-        self._check_map(fn, timeout, chunksize)
-        return _imap_unordered(self._map_core, fn, iterable, chunksize, timeout)  # type: ignore[arg-type]
+        """As ``Pool.imap_unordered``: each chunk's results as soon as that chunk is done; the
+        input is read lazily, at most ``buffersize`` items ahead (default: 4096 per thread)."""
+        seconds = self._check_map(fn, timeout, chunksize, buffersize, "DaskPool.imap_unordered")
+        return _imap_unordered(
+            self._map_core, fn, iterable,  # type: ignore[arg-type]
+            chunksize=chunksize, timeout=seconds, buffersize=buffersize,
+        )
 
     def broadcast(self, fn: Callable[..., Any], *args: Any) -> list[PoolFuture[Any]]:
         """Run ``fn(*args)`` once on every Dask worker process known now (pinned to it with
@@ -320,16 +332,21 @@ class DaskPool(concurrent.futures.Executor):
     def _map_core(self) -> _MapCore:
         return _MapCore(self)
 
-    def _check_map(self, fn: object, timeout: object, chunksize: object) -> None:
+    def _check_map(
+        self, fn: object, timeout: object, chunksize: object, buffersize: object, where: str
+    ) -> float | None:
         if not callable(fn):
             raise TypeError(f"map() needs a callable, got {type(fn).__name__}")
-        check_timeout(timeout, "DaskPool.map")
-        if chunksize is not None:
-            if isinstance(chunksize, bool) or not isinstance(chunksize, int):
-                raise TypeError(f"chunksize must be an int, got {chunksize!r}")
-            if chunksize < 1:
-                raise ValueError(f"chunksize must be >= 1 (or None: automatic), got {chunksize}")
+        seconds = check_timeout(timeout, where)
+        for value, what in ((chunksize, "chunksize"), (buffersize, "buffersize")):
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{where}: {what} must be an int, got {value!r}")
+            if value < 1:
+                raise ValueError(f"{where}: {what} must be >= 1 (or None), got {value}")
         self._check_open()
+        return seconds
 
     def _check_open(self) -> None:
         if self._closed or _interpreter_exiting:
@@ -540,20 +557,32 @@ class DaskPool(concurrent.futures.Executor):
         latency = time.perf_counter() - submitted
         task.elapsed = elapsed
         future = task.future
-        ended = future._set_result_once(value) if ok else future._set_exception_once(value)
+        # Counted BEFORE the future ends (as Pool's worker does): ending it wakes the waiters, so
+        # stats() read after result() must include it, and a map consumer may take a chunk's
+        # results out of `value` as soon as it ends.
         with self._lock:
-            self._ending -= 1
             counters = self._counters
-            if not ended:  # a cancel ended it between the pop and here
-                counters.cancelled += task.size
-            elif ok:
+            before = _outcome_counts(counters)
+            if ok:
                 task.tally(counters, value)
-                counters.busy += elapsed
-                counters.add_sample(elapsed / max(1, task.size), max(0.0, latency - elapsed))
             else:
                 counters.failed += task.size
                 if isinstance(value, TimeoutError):
                     counters.timed_out += 1
+            after = _outcome_counts(counters)
+            added = [now - then for now, then in zip(after, before, strict=True)]
+        ended = future._set_result_once(value) if ok else future._set_exception_once(value)
+        with self._lock:
+            self._ending -= 1
+            if not ended:  # a cancel ended it between the pop and here: it counts as cancelled
+                counters.completed -= added[0]
+                counters.failed -= added[1]
+                counters.cancelled -= added[2]
+                counters.timed_out -= added[3]
+                counters.cancelled += task.size
+            elif ok:
+                counters.busy += elapsed
+                counters.add_sample(elapsed / max(1, task.size), max(0.0, latency - elapsed))
             drained = self._drained()
             idle = not self._pending and not self._ending
             if idle:
@@ -918,6 +947,10 @@ class _MapCore:
         )
 
 
+def _outcome_counts(counters: WorkerCounters) -> tuple[int, int, int, int]:
+    return counters.completed, counters.failed, counters.cancelled, counters.timed_out
+
+
 def _check_handler(name: object, fn: object) -> None:
     if not isinstance(name, str) or not name:
         raise TypeError(f"a handler name must be a non-empty str, got {name!r}")
@@ -968,7 +1001,14 @@ def local_cluster(workers: int = 2, threads: int | None = None, **kwargs: Any) -
         threads = max(1, usable_cores() // workers)
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be an int >= 1 or None, got {threads!r}")
-    env = {"PYTHON_GIL": "0"} if free_threaded_build() else {}
+    env: dict[str, str] = {}
+    free_threaded = free_threaded_build()
+    if free_threaded:
+        # PYTHON_GIL=0: the workers' threads run in parallel. The profiler off: distributed's
+        # sampling profiler walks other threads' frames (sys._current_frames()) every 10 ms,
+        # which is not safe without the GIL on 3.13t: it crashed the scheduler's process and
+        # worker processes with SIGSEGV here, in distributed.profile.identifier.
+        env.update(PYTHON_GIL="0", DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED="False")
     options: dict[str, Any] = {
         "n_workers": workers,
         "threads_per_worker": threads,
@@ -979,4 +1019,7 @@ def local_cluster(workers: int = 2, threads: int | None = None, **kwargs: Any) -
         "env": env,
     }
     options.update(kwargs)
-    return distributed.LocalCluster(**options)
+    if not free_threaded:
+        return distributed.LocalCluster(**options)
+    with dask.config.set({"distributed.worker.profile.enabled": False}):  # this process's servers
+        return distributed.LocalCluster(**options)

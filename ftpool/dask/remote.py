@@ -98,6 +98,7 @@ class RemoteToken(CancelToken):
     :data:`CANCEL_REFRESH_SECONDS`) or when its ``timeout=`` deadline passes."""
 
     __slots__ = ("_deadline", "_key", "_record", "_timeout")
+    _polled = True  # check_cancelled() reads `cancelled`, which refreshes the cancel record
 
     def __init__(
         self, record: _CancelRecord, key: str, deadline: float | None, timeout: float | None
@@ -175,10 +176,9 @@ def execute(
         result = _run_chunk(token, fn, *args) if chunk else fn(*args, **kwargs)
     except Exception as exc:
         elapsed = _monotonic() - started
-        if (
-            isinstance(exc, concurrent.futures.CancelledError)
-            and token._cancelled
-            and isinstance(token._reason, TimeoutError)
+        if isinstance(exc, concurrent.futures.CancelledError) and (
+            (token._cancelled and isinstance(token._reason, TimeoutError))
+            or (deadline is not None and _monotonic() >= deadline)  # check_cancelled()'s clock
         ):
             return False, _timeout_error(timeout), elapsed
         exc.add_note(_remote_traceback(exc))
