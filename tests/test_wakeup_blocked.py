@@ -247,6 +247,8 @@ def test_pool_terminate_wakes_a_task_blocked_in_a_wait(blocker: str) -> None:
         pool.terminate(timeout=5)  # raised TimeoutError while a task sat in ch.receive()
         assert future.done()
         assert isinstance(outcome.raised, Terminated), outcome.raised
+        assert future.cancelled()  # stopped by its token, as check_cancelled() would have it
+        assert pool.stats().cancelled == 1
         close()
 
 
