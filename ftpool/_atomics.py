@@ -113,6 +113,7 @@ def _wrap(value: int, kind: _Kind) -> int:
 _WAITING: Final = 0
 _NOTIFIED: Final = 1
 _CANCELLED: Final = 2
+_LEFT: Final = 3  # it left the queue itself (timed out, or its task's deadline passed)
 
 
 class _Waiter:
@@ -121,7 +122,10 @@ class _Waiter:
     __slots__ = ("offset", "queue", "state", "woken")
 
     def __init__(self, lock: threading.Lock) -> None:
-        self.state = _WAITING  # -> _NOTIFIED by notify, or _CANCELLED by terminate/cancel
+        # -> _NOTIFIED by notify, _CANCELLED by terminate/cancel, _LEFT by the waiter itself.
+        # Only the thread that moves it off _WAITING (under the queue's lock) removes it from the
+        # queue, so a cancel racing with a timeout never removes it twice.
+        self.state = _WAITING
         self.woken = threading.Condition(lock)  # announces: state is no longer _WAITING
         self.queue: _WaitQueue | None = None
         self.offset = 0
@@ -427,6 +431,7 @@ class Atomics:
                     waiter.woken.wait(limit)
             finally:
                 if waiter.state == _WAITING:  # timed out (or interrupted): leave the queue
+                    waiter.state = _LEFT
                     queue.remove(offset, waiter)
                 if wait is not None:
                     wait.leave()
