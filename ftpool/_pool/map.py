@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
+from .._timeouts import check_timeout
 from .task import ChunkResult, ChunkTask
 
 if TYPE_CHECKING:
@@ -322,6 +323,28 @@ class MapIterator(Iterator[Any]):
         # never started runs no ``finally``): ``pool.map(fn, items)`` for the side effects.
         if self._started and self._inflight:
             self._stop()
+
+
+def check_map_arguments(
+    fn: object, timeout: object, chunksize: object, buffersize: object, where: str
+) -> float | None:
+    """Check the arguments of a pool's ``map``/``imap_unordered`` (``where`` names the call) and
+    return the timeout in seconds (None: no limit). ``TypeError`` for a non-callable or a
+    non-int ``chunksize``/``buffersize``, ``ValueError`` for one below 1 or a bad timeout."""
+    if not callable(fn):
+        raise TypeError(f"map() needs a callable, got {type(fn).__name__}")
+    seconds = check_timeout(timeout, where)
+    for value, what, meaning in (
+        (chunksize, "chunksize", "must be >= 1 (or None: automatic)"),
+        (buffersize, "buffersize", "must be None or > 0 (the most items read ahead)"),
+    ):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{what} must be an int, got {value!r}")
+        if value < 1:
+            raise ValueError(f"{what} {meaning}, got {value}")
+    return seconds
 
 
 def map_ordered(

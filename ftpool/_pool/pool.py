@@ -23,7 +23,7 @@ from .._events import Listeners
 from .._runtime import usable_cores
 from .._timeouts import check_timeout
 from .core import PoolCore, interpreter_exiting
-from .map import imap_unordered, map_ordered
+from .map import check_map_arguments, imap_unordered, map_ordered
 from .stats import PoolStats
 from .task import PoolFuture, Task
 
@@ -351,15 +351,7 @@ class Pool(concurrent.futures.Executor):
     def _check_map(
         self, fn: object, timeout: object, chunksize: object, buffersize: object, where: str
     ) -> float | None:
-        if not callable(fn):
-            raise TypeError(f"map() needs a callable, got {type(fn).__name__}")
-        seconds = check_timeout(timeout, where)
-        if chunksize is not None and _check_count(chunksize, "chunksize") < 1:
-            raise ValueError(f"chunksize must be >= 1 (or None: automatic), got {chunksize}")
-        if buffersize is not None and _check_count(buffersize, "buffersize") < 1:
-            raise ValueError(
-                f"buffersize must be None or > 0 (the most items read ahead), got {buffersize}"
-            )
+        seconds = check_map_arguments(fn, timeout, chunksize, buffersize, where)
         self._core.check_open()
         return seconds
 

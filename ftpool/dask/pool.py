@@ -27,6 +27,7 @@ from .._context import CancelToken
 from .._errors import FtpoolError, QueueFull
 from .._events import Listeners, report
 from .._pool.core import PoolClosedError
+from .._pool.map import check_map_arguments
 from .._pool.map import imap_unordered as _imap_unordered
 from .._pool.map import map_ordered as _map_ordered
 from .._pool.pool import UnknownHandlerError
@@ -335,16 +336,7 @@ class DaskPool(concurrent.futures.Executor):
     def _check_map(
         self, fn: object, timeout: object, chunksize: object, buffersize: object, where: str
     ) -> float | None:
-        if not callable(fn):
-            raise TypeError(f"map() needs a callable, got {type(fn).__name__}")
-        seconds = check_timeout(timeout, where)
-        for value, what in ((chunksize, "chunksize"), (buffersize, "buffersize")):
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{where}: {what} must be an int, got {value!r}")
-            if value < 1:
-                raise ValueError(f"{where}: {what} must be >= 1 (or None), got {value}")
+        seconds = check_map_arguments(fn, timeout, chunksize, buffersize, where)
         self._check_open()
         return seconds
 
