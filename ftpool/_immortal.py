@@ -24,8 +24,13 @@ while 4 threads compile and load code at once; none when only loading); the copy
 better than the original, never worse. Byte-compiled modules (``python -m compileall``, or no
 ``PYTHONDONTWRITEBYTECODE``) fix every function; ``ftpool.doctor`` reports what is left.
 
-Off switch: ``FTPOOL_IMMORTAL_CONSTANTS=0`` in the environment (read at import) or
-:func:`set_enabled` (process-wide). On a build without free threading, or where a ``marshal``
+Switch: OFF by default. ``FTPOOL_IMMORTAL_CONSTANTS=1`` in the environment (read at import) or
+:func:`set_enabled` (process-wide) turns it on. Measured in one full compare run on 3.13t (2
+cores, bench code compiled from source for this case): Mandelbrot on 2 threads 1.31x with copies
+off against 1.97x with them on; but with them on, ``Pool.submit`` of no-op tasks ran at half
+speed in 2 of 3 runs (73k against 143k tasks/s), a cost we have not explained yet, so the copies
+are an opt-in and ``ftpool.doctor`` names the trap and the fix (byte-compile).
+On a build without free threading, or where a ``marshal``
 round trip does not make constants immortal, :func:`run_copy` returns ``fn`` itself.
 
 Cost: the first call for a function marshals its code once (cached per code object, weakly);
@@ -137,7 +142,10 @@ def immortal_copies_available() -> bool:
     return _available
 
 
-_enabled = os.environ.get(_ENV, "1").strip().lower() not in {"0", "false", "no", "off"}
+# Off by default: in a full compare run the copies brought the Mandelbrot workload imported from
+# source back from 1.31x to 1.97x on 2 threads, but with them on, Pool.submit of a no-op task ran
+# at half speed in 2 of 3 runs (73k against 143k tasks/s; copies off: 141-145k in all three).
+_enabled = os.environ.get(_ENV, "0").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def set_enabled(enabled: bool) -> bool:

@@ -640,11 +640,11 @@ TRAP_TEXT = {
         "it. The same code loaded from a `.pyc` (by `marshal`) has immortal constants, whose "
         "count is never written. Processes are unaffected.",
         "byte-compile (`python -m compileall DIR`, or leave `PYTHONDONTWRITEBYTECODE` unset; "
-        "`scripts/bench` byte-compiles its cases itself). `ftpool.Pool` and `Worker` run the "
-        "function they are given through a copy with immortal constants "
-        "(`FTPOOL_IMMORTAL_CONSTANTS=0` turns that off), which does not reach the functions it "
-        "calls; `python -m ftpool doctor MODULE:FUNCTION` names the ones that still have "
-        "mortal constants."),
+        "`scripts/bench` byte-compiles its cases itself). With `FTPOOL_IMMORTAL_CONSTANTS=1`, "
+        "`ftpool.Pool` and `Worker` run the function they are given through a copy with "
+        "immortal constants (off by default: it slowed tiny pool tasks), which does not reach "
+        "the functions it calls; `python -m ftpool doctor MODULE:FUNCTION` names the ones that "
+        "still have mortal constants."),
     "shared": (
         "One object shared by every thread",
         "A free-threaded build counts references to an object cheaply only in the thread that "

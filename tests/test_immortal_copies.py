@@ -133,6 +133,14 @@ def in_worker(fn: Any, *args: Any, **kwargs: Any) -> ftpool.Worker:
 RUNNERS = [pytest.param(in_pool, id="pool")]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _copies_on() -> Any:
+    """The copies are off by default (see ftpool._immortal): these tests switch them on."""
+    previous = _immortal.set_enabled(True)
+    yield
+    _immortal.set_enabled(previous)
+
+
 # single_thread: 3.13t does not always immortalize a marshal-loaded constant while other threads
 # compile code at the same moment (as the other copies of this test would)
 @pytest.mark.single_thread
@@ -175,14 +183,20 @@ def test_on_a_gil_build_or_when_switched_off_the_function_itself_runs() -> None:
         _immortal.set_enabled("no")  # type: ignore[arg-type]
 
 
-def test_the_environment_switch_turns_copies_off() -> None:
+@pytest.mark.parametrize(("value", "on"), [(None, False), ("0", False), ("1", True)])
+def test_the_environment_switch_turns_copies_on(value: str | None, on: bool) -> None:
     code = ("import ftpool._immortal as m; f = eval('lambda: 0.5');"
             "print(m.is_enabled(), m.run_copy(f) is f)")
-    env = {**os.environ, "FTPOOL_IMMORTAL_CONSTANTS": "0"}
+    env = {k: v for k, v in os.environ.items() if k != "FTPOOL_IMMORTAL_CONSTANTS"}
+    if value is not None:
+        env["FTPOOL_IMMORTAL_CONSTANTS"] = value
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env=env, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["False", "True"]
+    enabled, same = result.stdout.split()
+    assert enabled == str(on and free_threaded_build())
+    if not on:
+        assert same == "True"  # off: the function itself runs
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
