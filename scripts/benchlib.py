@@ -15,6 +15,7 @@ import os
 import platform
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -79,6 +80,16 @@ def quantile(values: list[float], fraction: float) -> float:
     """The nearest-rank quantile of ``values`` (fraction 0.5 = median, 0.99 = p99)."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def timed_pair(producer: Callable[[], None], consumer: Callable[[], None]) -> float:
+    """Seconds from start until both the producer (a new thread) and the consumer are done."""
+    thread = threading.Thread(target=producer, name="bench-producer")
+    started = time.perf_counter()
+    thread.start()
+    consumer()
+    thread.join()
+    return time.perf_counter() - started
 
 
 def byte_compile() -> dict[str, Any]:

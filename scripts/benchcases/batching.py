@@ -8,26 +8,14 @@ the same moment on the same (noisy, shared) machine.
 from __future__ import annotations
 
 import queue
-import threading
-import time
-from collections.abc import Callable
 
-from benchlib import Case
+from benchlib import Case, timed_pair
 
 import ftpool
 from ftpool.demos.producer_consumer import pump
 
 BATCH = 64
 _END = object()
-
-
-def _timed(producer: Callable[[], None], consumer: Callable[[], None]) -> float:
-    thread = threading.Thread(target=producer, name="bench-producer")
-    started = time.perf_counter()
-    thread.start()
-    consumer()
-    thread.join()
-    return time.perf_counter() - started
 
 
 def _channel_batches(quick: bool) -> dict[str, float]:
@@ -54,7 +42,7 @@ def _channel_batches(quick: bool) -> dict[str, float]:
                 pass
             assert count == n
 
-        results[label] = n / _timed(producer, consumer)
+        results[label] = n / timed_pair(producer, consumer)
 
     simple: queue.SimpleQueue[object] = queue.SimpleQueue()
 
@@ -72,7 +60,7 @@ def _channel_batches(quick: bool) -> dict[str, float]:
             count += 1
         assert count == n
 
-    results["SimpleQueue one by one"] = n / _timed(simple_producer, simple_consumer)
+    results["SimpleQueue one by one"] = n / timed_pair(simple_producer, simple_consumer)
     return results
 
 

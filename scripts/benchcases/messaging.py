@@ -10,23 +10,12 @@ import queue
 import statistics
 import threading
 import time
-from collections.abc import Callable
 
-from benchlib import Case, quantile
+from benchlib import Case, quantile, timed_pair
 
 import ftpool
 
 _END = object()
-
-
-def _timed(producer: Callable[[], None], consumer: Callable[[], None]) -> float:
-    """Seconds from start until both the producer (a new thread) and the consumer are done."""
-    thread = threading.Thread(target=producer, name="bench-producer")
-    started = time.perf_counter()
-    thread.start()
-    consumer()
-    thread.join()
-    return time.perf_counter() - started
 
 
 def _channel_unbounded(quick: bool) -> dict[str, float]:
@@ -62,8 +51,8 @@ def _channel_unbounded(quick: bool) -> dict[str, float]:
         assert count == n
 
     return {
-        "ftpool Channel": n / _timed(channel_producer, channel_consumer),
-        "SimpleQueue": n / _timed(simple_producer, simple_consumer),
+        "ftpool Channel": n / timed_pair(channel_producer, channel_consumer),
+        "SimpleQueue": n / timed_pair(simple_producer, simple_consumer),
     }
 
 
@@ -106,8 +95,8 @@ def _channel_bounded(quick: bool) -> dict[str, float]:
         assert count == n
 
     return {
-        "ftpool Channel(1024)": n / _timed(channel_producer, channel_consumer),
-        "queue.Queue(1024)": n / _timed(queue_producer, queue_consumer),
+        "ftpool Channel(1024)": n / timed_pair(channel_producer, channel_consumer),
+        "queue.Queue(1024)": n / timed_pair(queue_producer, queue_consumer),
     }
 
 
