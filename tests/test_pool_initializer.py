@@ -89,13 +89,32 @@ def test_initializer_failing_on_one_worker_only(caplog: pytest.LogCaptureFixture
 
     first = pool.submit(hold)
     assert started.wait(5)  # worker 1 runs it (else the failing initializer would fail it too)
-    try:
-        second = pool.submit(abs, 1)  # starts worker 2, whose initializer fails
-    except BrokenPool:
-        pass  # it failed before this submit returned: the submit refused the task (not queued)
-    else:
-        with pytest.raises(BrokenPool):
-            second.result(timeout=5)
+    second = pool.submit(abs, 1)  # accepted; it starts worker 2, whose initializer fails
+    with pytest.raises(BrokenPool):
+        second.result(timeout=5)
     gate.set()
     assert first.result(timeout=5) is True  # the running task still finished
     pool.close()
+
+
+def test_the_submit_that_starts_a_failing_worker_gets_a_future(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The initializer fails at once, racing the submit that started its worker: that submit
+    passed the open-pool check, so it is accepted (as with ThreadPoolExecutor) and its future
+    fails with BrokenPool; only a later submit raises. Repeated to meet the race both ways."""
+    caplog.set_level(logging.CRITICAL, logger="concurrent.futures")
+
+    def init() -> None:
+        raise OSError("no database")
+
+    for _ in range(300):
+        pool = Pool(max_workers=1, initializer=init)
+        future = pool.submit(abs, 1)
+        with pytest.raises(BrokenPool) as caught:
+            future.result(timeout=5)
+        assert isinstance(caught.value.__cause__, OSError)
+        pool.close()
+        with pytest.raises(BrokenPool):
+            pool.submit(abs, 1)
+        assert pool.stats().failed == 1

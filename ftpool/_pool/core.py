@@ -206,8 +206,9 @@ class PoolCore:
 
     def push(self, task: Task) -> None:
         """Queue ``task`` and make sure that a worker will run it. Lock-free unless a worker must
-        be started. Raises the closed/broken error (and the task is not queued) when the pool
-        stopped taking work meanwhile."""
+        be started. Raises the closed error (and the task is not queued) when the pool was shut
+        down meanwhile; if an initializer failed meanwhile, the task's future fails with the
+        broken-pool error instead."""
         balancer = self.balancer
         if balancer.grow_before_push and self._nworkers < self.max_workers:
             self._spawn()
@@ -228,6 +229,13 @@ class PoolCore:
         if self.shutdown_started or _interpreter_exiting:
             queue = task.queue
             if queue is None or queue.take(task):
+                if self.broken is not None:
+                    # An initializer failed while we queued: the caller passed the open-pool
+                    # check, so, as with ThreadPoolExecutor, the submit is accepted and its
+                    # future fails with the broken-pool error (the first submit of a pool whose
+                    # only worker breaks always gets a future, never a raise).
+                    self._end_removed([task], broken=True)
+                    return
                 task.release()
                 self.raise_closed()
             # else a worker (or a cancel_futures drain) took it: it is accepted and ends there
