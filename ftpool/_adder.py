@@ -21,7 +21,6 @@ prefetched pair of lines).
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import threading
 from collections.abc import Callable
@@ -55,8 +54,12 @@ class _CellRef(ctypes.c_int64):
     _index: int
 
     def __del__(self) -> None:
-        with contextlib.suppress(AttributeError):  # AttributeError: a set-up that failed midway
+        # No module globals here: a main-thread handle can be freed during interpreter
+        # finalization, after this module's globals (contextlib, ...) have been set to None.
+        try:  # noqa: SIM105 - contextlib may already be None here
             self._core.free.append(self._index)  # list.append is atomic: no lock to deadlock on
+        except AttributeError:  # a set-up that failed midway
+            pass
 
 
 class _Core:

@@ -190,3 +190,23 @@ def test_import_ftpool_does_not_import_atomics_until_an_adder_is_made() -> None:
                             timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "2"
+
+
+def test_interpreter_exit_with_a_used_adder_reports_nothing() -> None:
+    # The main thread's cell handle is freed during finalization, after module globals are
+    # cleared: its finalizer must not need them ("Exception ignored in _CellRef.__del__").
+    code = (
+        "import threading, ftpool\n"
+        "adder = ftpool.Adder()\n"
+        "threads = [threading.Thread(target=lambda: [adder.add() for _ in range(100)])\n"
+        "           for _ in range(4)]\n"
+        "for t in threads: t.start()\n"
+        "for t in threads: t.join()\n"
+        "adder.add(5)\n"
+        "print(adder.sum())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "405"
+    assert result.stderr == ""
