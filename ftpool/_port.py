@@ -14,6 +14,12 @@ Listeners (``port.on("message", cb)``) run on one listener thread per port, star
 ``"message"`` listener is added and ended when the port is closed (by either side) and everything
 queued has been delivered. Callbacks run one at a time, in posting order; a raising callback is
 reported through ``threading.excepthook`` (:func:`ftpool._events.report`) and delivery goes on.
+
+Interpreter exit (Node's ref/unref of a port): a port keeps the process alive while it has a
+``"message"`` listener and is open, and until its listener thread has delivered what was queued
+before the close; a port whose ``"message"`` listeners were all removed with ``off`` does not.
+The listener thread is a daemon thread that :func:`_python_exit` waits for on those terms, since
+it may be blocked waiting for a message nobody will send.
 """
 
 from __future__ import annotations
@@ -41,6 +47,27 @@ __all__ = [
 
 _port_ids = itertools.count(1)  # next() is atomic: unique port numbers for names
 
+# --- interpreter exit (see the module docstring) ---
+_running: set[_Delivery] = set()  # deliveries whose listener thread has not finished
+_running_lock = threading.Lock()  # guards _running
+
+
+def _python_exit() -> None:
+    """Runs once the main thread has returned, before Python joins the non-daemon threads: wait
+    for every listener thread that still has a ``"message"`` listener to finish its port."""
+    waited: set[_Delivery] = set()
+    while True:  # again: a listener may have added a "message" listener on another port
+        with _running_lock:
+            deliveries = _running - waited
+        if not deliveries:
+            return
+        for delivery in deliveries:
+            delivery.wait_at_exit()
+        waited |= deliveries
+
+
+threading._register_atexit(_python_exit)  # type: ignore[attr-defined]
+
 
 class _Delivery:
     """The listener thread of one receiving end (a MessagePort or a BroadcastChannel).
@@ -50,7 +77,8 @@ class _Delivery:
     ``off``) it holds the next message and waits for one to be added, so nothing is dropped; if the
     end closes meanwhile, the messages nobody listens to are discarded. ``"close"`` listeners fire
     once: on the listener thread after the last message, or, if there is no listener thread, in the
-    thread that closed the channel.
+    thread that closed the channel. At interpreter exit it is waited for only while it has a
+    ``"message"`` listener (:meth:`wait_at_exit`).
     """
 
     __slots__ = (
@@ -72,7 +100,8 @@ class _Delivery:
         self._thread_name = thread_name
         # _lock guards _thread, _close_fired, _finished and _end_hooks
         self._lock = threading.Lock()
-        self._listener_added = threading.Condition(self._lock)  # a "message" listener, or close
+        # notified when a "message" listener is added or removed, on close, and at the finish
+        self._listener_added = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
         self._close_fired = False
         self._finished = False  # the listener thread has fired "close" and its hooks
@@ -87,12 +116,29 @@ class _Delivery:
             self._listener_added.notify_all()
             if self._thread is None:
                 self._thread = threading.Thread(
-                    target=self._run, name=self._thread_name, daemon=False
+                    target=self._run, name=self._thread_name, daemon=True
                 )
+                with _running_lock:
+                    _running.add(self)
                 self._thread.start()
 
     def off(self, event: str, callback: Callable[..., object]) -> bool:
-        return self._listeners.remove(event, callback)
+        removed = self._listeners.remove(event, callback)
+        if removed and event == "message":
+            with self._lock:
+                self._listener_added.notify_all()  # wakes wait_at_exit() to let the process end
+        return removed
+
+    def wait_at_exit(self) -> None:
+        """Block while the listener thread has not finished and a ``"message"`` listener is
+        registered (as Node keeps the process alive for a port with one), so that everything
+        posted before the close is delivered; return at once when nobody listens."""
+        with self._lock:
+            while not self._finished and self._listeners.has("message"):
+                self._listener_added.wait()
+            thread = self._thread if self._finished else None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()  # finishing: let it run the "close" listeners and end hooks
 
     def _run(self) -> None:
         listeners = self._listeners
@@ -114,6 +160,9 @@ class _Delivery:
             self._close_fired = True
             self._finished = True
             hooks, self._end_hooks = self._end_hooks, []
+            self._listener_added.notify_all()
+        with _running_lock:
+            _running.discard(self)
         if fire:
             self._listeners.emit("close")
         for hook in hooks:
@@ -312,7 +361,8 @@ class MessagePort:
         in order, one callback at a time, until the port is closed; a raising callback is reported
         through ``threading.excepthook`` and delivery continues. ``"close"`` listeners fire once,
         after the last message. As in Node, a port with a ``"message"`` listener keeps the process
-        alive (its thread is not a daemon) until it is closed. An unknown event raises
+        alive until it is closed (and what was posted before is delivered); once :meth:`off` has
+        removed the last one, it no longer does. An unknown event raises
         ``ValueError``; a non-callable ``TypeError``.
         """
         self._delivery.on(event, callback)

@@ -78,6 +78,11 @@ def test_listener_threads_deliver_everything_before_exit() -> None:
     assert lines == ["main returns", "heard 21000 exit [0]"]
 
 
+def test_ports_whose_message_listeners_were_removed_do_not_keep_the_process_alive() -> None:
+    lines, _ = run_script("listeners_removed")
+    assert lines == ["main returns", "late 100"]
+
+
 def test_atomics_views_and_waits_open_at_exit() -> None:
     lines, _ = run_script("atomics_open")
     assert lines == ["main returns", "byte 0 8 counter 5 waiter True worker exit 1"]
