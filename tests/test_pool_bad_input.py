@@ -286,3 +286,28 @@ def test_repr_of_a_pool_whose_construction_failed() -> None:
     # debuggers and tracebacks (pytest shows ``self``) call repr() on the half-built object
     half_built = Pool.__new__(Pool)
     assert repr(half_built) == "<ftpool.Pool (not initialized)>"
+
+
+@pytest.mark.parametrize("method", ["result", "exception"])
+def test_future_waits_follow_the_timeout_rules(method: str) -> None:
+    # math.inf waits forever (the standard library's Future overflows on it); a negative or NaN
+    # timeout is a ValueError and a non-number a TypeError, as for every ftpool timeout, also on
+    # a future that is already done; expiry is a TimeoutError that says what to do.
+    with Pool(2) as pool:
+        gate = threading.Event()
+        pending = pool.submit(gate.wait, 5)
+        done = pool.submit(abs, -1)
+        done.result()
+        for future in (pending, done):
+            wait = getattr(future, method)
+            for bad in (-1, math.nan):
+                with pytest.raises(ValueError, match=">= 0"):
+                    wait(bad)
+            for bad in ("1", True):
+                with pytest.raises(TypeError, match="must be a number"):
+                    wait(bad)
+        with pytest.raises(TimeoutError, match="longer timeout"):
+            getattr(pending, method)(0.01)
+        threading.Timer(0.05, gate.set).start()
+        outcome = getattr(pending, method)(math.inf)
+        assert outcome == (True if method == "result" else None)

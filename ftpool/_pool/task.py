@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .._context import CancelToken
 from .._errors import Cancelled
 from .._immortal import run_copy
+from .._timeouts import check_timeout, timed_out
 
 if TYPE_CHECKING:
     from .stats import WorkerCounters
@@ -147,8 +148,13 @@ class PoolFuture(concurrent.futures.Future[T]):
         return super().cancel()
 
     def result(self, timeout: float | None = None) -> T:
-        """As ``concurrent.futures.Future.result``; a cancelled future raises
-        :class:`~ftpool.Cancelled` (a ``CancelledError``) with the cancel reason."""
+        """As ``concurrent.futures.Future.result``: block until the task ends, up to ``timeout``
+        seconds, then ``TimeoutError``. A cancelled future raises :class:`~ftpool.Cancelled` (a
+        ``CancelledError``) with the cancel reason. ``timeout`` follows ftpool's rules: None or
+        ``math.inf`` wait forever, a negative or NaN one raises ``ValueError``, a non-number
+        ``TypeError`` (the standard library's would time out at once, or overflow on inf)."""
+        if timeout is not None:
+            timeout = check_timeout(timeout, "PoolFuture.result")
         if self._state == FINISHED and self._exception is None:
             # lock-free fast path: _result is stored before _state, under the lock
             return self._result  # type: ignore[return-value]
@@ -156,14 +162,23 @@ class PoolFuture(concurrent.futures.Future[T]):
             return super().result(timeout)
         except concurrent.futures.CancelledError as exc:
             raise self._cancelled_error(exc) from None
+        except TimeoutError:
+            if self.done():
+                raise  # the task's own outcome (a run(timeout=) expiry), not this wait's
+            raise timed_out("PoolFuture.result()", timeout) from None
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         """As ``concurrent.futures.Future.exception``; a cancelled future raises
-        :class:`~ftpool.Cancelled` (a ``CancelledError``) with the cancel reason."""
+        :class:`~ftpool.Cancelled` (a ``CancelledError``) with the cancel reason. ``timeout``
+        as :meth:`result`."""
+        if timeout is not None:
+            timeout = check_timeout(timeout, "PoolFuture.exception")
         try:
             return super().exception(timeout)
         except concurrent.futures.CancelledError as exc:
             raise self._cancelled_error(exc) from None
+        except TimeoutError:
+            raise timed_out("PoolFuture.exception()", timeout) from None
 
     def __await__(self) -> Generator[Any, None, T]:
         """``await future`` in a coroutine: the result, without blocking the event loop.
