@@ -319,7 +319,10 @@ class SharedArray:
         offset = _check_int("offset", offset)
         if isinstance(length_or_buffer, SharedBuffer):
             buffer = length_or_buffer
-            if offset < 0 or offset % width:
+            if offset < 0:
+                raise ValueError(f"offset must be >= 0 (bytes from the start of the buffer), got "
+                                 f"{offset}")
+            if offset % width:
                 raise ValueError(f"offset {offset} is not a multiple of the element size {width} "
                                  f"of typecode {typecode!r}; align it")
             if offset > buffer.nbytes:

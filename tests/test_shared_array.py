@@ -187,7 +187,8 @@ def test_misaligned_offset_raises_value_error(typecode: str, offset: int) -> Non
 
 
 def test_negative_offset_raises_value_error() -> None:
-    with pytest.raises(ValueError, match="not a multiple of the element size"):
+    # -4 is a multiple of 4: the message must name what is wrong, the sign
+    with pytest.raises(ValueError, match="offset must be >= 0"):
         SharedArray("i", SharedBuffer(16), -4)
 
 
