@@ -59,6 +59,10 @@ __all__ = ["Channel", "ChannelStats", "select"]
 _allocate_lock = threading.Lock
 _monotonic = time.monotonic
 _UNBOUNDED: Final = sys.maxsize
+#: The WouldBlock message of receive_nowait() on an empty channel (formatted with the owner).
+_NOTHING_QUEUED: Final = (
+    "{}.receive_nowait(): nothing is queued; retry later, or call receive() to wait for an item"
+)
 
 
 class _SelectWaiter:
@@ -378,7 +382,8 @@ class Channel[T]:
             items = self._items
             if len(items) >= self._limit:
                 raise WouldBlock(
-                    f"Channel.send_nowait(): the channel is full ({self._capacity} items)"
+                    f"Channel.send_nowait(): the channel is full ({self._capacity} items); "
+                    "retry later, or call send() to wait for room"
                 )
             items.append(item)
             if self._receivers:
@@ -526,7 +531,7 @@ class Channel[T]:
             if not items:
                 if self._closed:
                     raise EndOfChannel(_RECEIVE_ENDED)
-                raise WouldBlock("Channel.receive_nowait(): nothing is queued")
+                raise WouldBlock(_NOTHING_QUEUED.format("Channel"))
             item = items.popleft()
             self._received += 1
             if self._senders:
@@ -897,7 +902,7 @@ class _UnboundedChannel[T](Channel[T]):
                 return items.popleft()
             except IndexError:
                 raise EndOfChannel(_RECEIVE_ENDED) from None
-        raise WouldBlock("Channel.receive_nowait(): nothing is queued")
+        raise WouldBlock(_NOTHING_QUEUED.format("Channel"))
 
     def receive_many(self, max_items: int, timeout: float | None = None) -> list[T]:
         if max_items.__class__ is not int or max_items < 1:

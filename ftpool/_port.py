@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ._channel import Channel, _as_list
+from ._channel import _NOTHING_QUEUED, Channel, _as_list
 from ._errors import ClosedError, EndOfChannel, PeerClosedError, WouldBlock
 from ._events import Listeners
 from ._timeouts import check_timeout, deadline, remaining
@@ -345,6 +345,8 @@ class MessagePort:
         :class:`EndOfChannel` when the channel is closed and drained."""
         try:
             return self._in.receive_nowait()
+        except WouldBlock:
+            raise WouldBlock(_NOTHING_QUEUED.format(self._name)) from None
         except EndOfChannel:
             raise EndOfChannel(
                 f"{self._name}: the MessageChannel is closed and every message was received"
@@ -599,6 +601,8 @@ class BroadcastChannel:
         drained."""
         try:
             return self._inbox.receive_nowait()
+        except WouldBlock:
+            raise WouldBlock(_NOTHING_QUEUED.format(f"BroadcastChannel {self._name!r}")) from None
         except EndOfChannel:
             raise EndOfChannel(
                 f"BroadcastChannel {self._name!r} is closed and every message was received"

@@ -122,6 +122,24 @@ def test_empty_receives_change_nothing(capacity: int) -> None:
     assert channel.receive_nowait() == 7
 
 
+def test_would_block_says_what_to_do_and_names_the_object() -> None:
+    full: Channel[int] = Channel(1)
+    full.send(1)
+    with pytest.raises(WouldBlock, match=r"Channel\.send_nowait\(\).*call send\(\) to wait"):
+        full.send_nowait(2)
+    with pytest.raises(WouldBlock, match=r"Channel\.receive_nowait\(\).*call receive\(\)"):
+        Channel().receive_nowait()
+    a, b = MessageChannel()
+    with pytest.raises(WouldBlock, match=r"port2\.receive_nowait\(\).*call receive\(\)"):
+        b.receive_nowait()
+    group = BroadcastChannel("would-block-message")
+    with pytest.raises(WouldBlock, match=r"BroadcastChannel 'would-block-message'.*receive\(\)"):
+        group.receive_nowait()
+    assert receive_message_on_port(b) is None
+    a.close()
+    group.close()
+
+
 def test_select_bad_arguments() -> None:
     channel: Channel[int] = Channel()
     with pytest.raises(ValueError, match="at least one channel"):
