@@ -21,6 +21,7 @@ The clusters start once per bench run (not timed) and stay up for every repeat. 
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import sys
 import time
 from typing import Any
@@ -29,18 +30,27 @@ from benchlib import Case
 
 import ftpool
 
-try:
-    import cloudpickle
-    import distributed
+# distributed takes seconds to import (a minute on a loaded 2-core machine): find it here, import
+# it on the first dask case (_dask), so `bench --list` and the other cases never pay for it.
+_MISSING = "" if all(
+    importlib.util.find_spec(name) is not None for name in ("distributed", "cloudpickle")
+) else "No module named 'distributed' (pip install 'ftpool[dask]')"
 
-    from ftpool.dask import DaskPool, local_cluster
-except ImportError as exc:  # the optional extra is not installed
-    distributed = None
-    _MISSING = f"{exc} (pip install 'ftpool[dask]')"
-else:
-    _MISSING = ""
-    # the task functions below travel by value: the workers need not import this script
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+def _dask() -> Any:
+    """``ftpool.dask``, imported on first use; the task functions below then travel by value (the
+    workers need not import this script)."""
+    import cloudpickle  # deferred: see _MISSING
+
+    import ftpool.dask
+
+    if not _registered:
+        cloudpickle.register_pickle_by_value(sys.modules[__name__])
+        _registered.append(True)
+    return ftpool.dask
+
+
+_registered: list[bool] = []
 
 TASKS = 16
 
@@ -73,7 +83,9 @@ def _client(workers: int, threads: int) -> Any:
     """A client of a local cluster of ``workers`` processes x ``threads`` threads (cached)."""
     key = (workers, threads)
     if key not in _clusters:
-        cluster = local_cluster(workers, threads)
+        import distributed  # deferred: see _MISSING
+
+        cluster = _dask().local_cluster(workers, threads)
         client = distributed.Client(cluster, set_as_default=False)
         client.wait_for_workers(workers, timeout=120)
         client.run(_warm)
@@ -123,7 +135,7 @@ def _tiny_tasks(quick: bool) -> dict[str, float]:
     n_pool = 5_000 if quick else 20_000
     n_map = 20_000 if quick else 100_000
     client = _client(2, 1)
-    with DaskPool(client) as dpool, ftpool.Pool(max_workers=2) as pool:
+    with _dask().DaskPool(client) as dpool, ftpool.Pool(max_workers=2) as pool:
         return {
             "DaskPool submit": _submit_batch(dpool, n_dask),
             "distributed Client.submit": _submit_batch(_RawDask(client), n_dask),
@@ -142,7 +154,7 @@ def _roundtrip_us(pool: Any, n: int) -> float:
 
 def _roundtrip(quick: bool) -> dict[str, float]:
     client = _client(2, 1)
-    with DaskPool(client) as dpool, ftpool.Pool(max_workers=2) as pool:
+    with _dask().DaskPool(client) as dpool, ftpool.Pool(max_workers=2) as pool:
         return {
             "DaskPool": _roundtrip_us(dpool, 50 if quick else 200),
             "distributed Client.submit": _roundtrip_us(_RawDask(client), 50 if quick else 200),
@@ -152,7 +164,7 @@ def _roundtrip(quick: bool) -> dict[str, float]:
 
 def _check_cancelled(quick: bool) -> dict[str, float]:
     count = 200_000 if quick else 1_000_000
-    with DaskPool(_client(2, 1)) as dpool, ftpool.Pool(max_workers=1) as pool:
+    with _dask().DaskPool(_client(2, 1)) as dpool, ftpool.Pool(max_workers=1) as pool:
         return {
             "DaskPool": dpool.submit(checks_ns, count).result(),
             "Pool": pool.submit(checks_ns, count).result(),
@@ -162,7 +174,7 @@ def _check_cancelled(quick: bool) -> dict[str, float]:
 def _payload(quick: bool) -> dict[str, float]:
     repeats = 5 if quick else 20
     results: dict[str, float] = {}
-    with DaskPool(_client(2, 1)) as dpool:
+    with _dask().DaskPool(_client(2, 1)) as dpool:
         for label, size in (("1 KB", 1 << 10), ("1 MB", 1 << 20), ("16 MB", 16 << 20)):
             data = bytes(size)
             started = time.perf_counter()
@@ -184,14 +196,14 @@ def _cpu_scaling(quick: bool) -> dict[str, float]:
     iterations = 1_000_000 if quick else 2_500_000
     results: dict[str, float] = {}
     for workers in (1, 2):
-        with DaskPool(_client(workers, 1)) as dpool:
+        with _dask().DaskPool(_client(workers, 1)) as dpool:
             results[f"DaskPool x{workers}"] = _run(dpool, iterations)
         with ftpool.Pool(max_workers=workers, min_workers=workers) as pool:
             results[f"ftpool Pool x{workers}"] = _run(pool, iterations)
     return results
 
 
-if distributed is None:
+if _MISSING:
     sys.stderr.write(f"bench: the dask.* cases are skipped: {_MISSING}\n")
     CASES: list[Case] = []
 else:
