@@ -29,6 +29,23 @@ def test_worker_create_and_exit_give_thread_ids() -> None:
     assert sorted(exited) == sorted(created)
 
 
+def test_worker_create_after_the_constructor_sees_only_later_workers() -> None:
+    """As Piscina's workerCreate: the min_workers that the constructor starts were announced
+    before it returned, so a listener added afterwards counts only the workers started on
+    demand, every time (repeated: it raced the new threads before)."""
+    for _ in range(50):
+        created: list[int] = []
+        pool = Pool(max_workers=3, min_workers=2)
+        pool.on("worker_create", created.append)
+        barrier = threading.Barrier(3, timeout=5)
+        futures = [pool.submit(barrier.wait) for _ in range(3)]  # needs a third worker
+        for future in futures:
+            future.result(timeout=5)
+        pool.close()
+        assert len(created) == 1
+        assert pool.stats().workers == 0
+
+
 def test_drain_fires_when_the_queue_empties() -> None:
     drained = threading.Event()
     gate = threading.Event()

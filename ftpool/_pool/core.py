@@ -240,11 +240,11 @@ class PoolCore:
                 self.raise_closed()
             # else a worker (or a cancel_futures drain) took it: it is accepted and ends there
 
-    def _spawn(self) -> bool:
-        """Start one worker if the pool may grow; True if one was started."""
+    def _spawn(self) -> PoolWorker | None:
+        """Start one worker if the pool may grow; the worker, or None if none was started."""
         with _global_lock, self._lock:
             if self.shutdown_started or _interpreter_exiting or self._nworkers >= self.max_workers:
-                return False
+                return None
             worker = PoolWorker(new_thread_id(), f"{self.name_prefix}_{next(self._names)}", self)
             host: PoolHost = self  # (checked by mypy: the core provides what a worker needs)
             thread = threading.Thread(target=worker_main, args=(host, worker), name=worker.name)
@@ -259,12 +259,18 @@ class PoolCore:
                 raise
             self._threads = [t for t in self._threads if t.is_alive()]
             self._threads.append(thread)
-        return True
+        return worker
 
     def start_workers(self, count: int) -> None:
-        """Start workers until ``count`` exist (``min_workers`` at creation; ``broadcast``)."""
-        while self._nworkers < count and self._spawn():
-            pass
+        """Start workers until ``count`` exist (``min_workers`` at creation; ``broadcast``), and
+        return once each new one has emitted ``"worker_create"`` (before its initializer runs):
+        a listener added after the constructor then deterministically sees only the workers
+        started later, as with Piscina, instead of racing the new threads."""
+        started = []
+        while self._nworkers < count and (worker := self._spawn()) is not None:
+            started.append(worker)
+        for worker in started:
+            worker.announced.wait()
 
     @property
     def worker_count(self) -> int:
@@ -276,8 +282,11 @@ class PoolCore:
     def worker_started(self, worker: PoolWorker) -> bool:
         """In the new worker's thread: announce it and run the initializer. False when the
         initializer failed (the pool is then broken and the worker leaves)."""
-        if self.listeners.has("worker_create"):
-            self.listeners.emit("worker_create", worker.thread_id)
+        try:
+            if self.listeners.has("worker_create"):
+                self.listeners.emit("worker_create", worker.thread_id)
+        finally:
+            worker.announced.set()
         if self._initializer is not None:
             try:
                 self._initializer(*self._initargs)

@@ -552,7 +552,10 @@ class Pool(concurrent.futures.Executor):
         worker took the last waiting task), ``"worker_create"`` / ``"worker_exit"`` (the worker's
         ``thread_id``), ``"error"`` (an exception raised outside any task, e.g. by the
         initializer). Callbacks run on the worker thread concerned; a raising callback is
-        reported and does not disturb the pool. ``ValueError`` for an unknown event."""
+        reported and does not disturb the pool. The ``min_workers`` workers that the constructor
+        starts are announced before it returns, so a ``"worker_create"`` listener added
+        afterwards sees only the workers started later (as with Piscina's ``workerCreate``).
+        ``ValueError`` for an unknown event."""
         self._listeners.add(event, callback)
         self._core.drain_listened = self._listeners.has("drain")
 

@@ -112,8 +112,8 @@ class PoolWorker:
     timer thread).
     """
 
-    __slots__ = ("__weakref__", "counters", "deadline", "exited", "inbox", "lock", "name",
-                 "parked", "private", "state", "thread", "thread_id")
+    __slots__ = ("__weakref__", "announced", "counters", "deadline", "exited", "inbox", "lock",
+                 "name", "parked", "private", "state", "thread", "thread_id")
 
     def __init__(self, thread_id: int, name: str, owner: QueueOwner[Task]) -> None:
         self.thread_id = thread_id
@@ -127,6 +127,9 @@ class PoolWorker:
         self.counters = WorkerCounters()
         self.deadline: tuple[float, Task] | None = None
         self.thread: threading.Thread | None = None
+        # set once the thread has emitted (or skipped) "worker_create": PoolCore.start_workers
+        # waits for it, so the workers a constructor starts are announced before it returns
+        self.announced = threading.Event()
 
     def __repr__(self) -> str:
         return f"<PoolWorker {self.name} thread_id={self.thread_id}>"
@@ -141,6 +144,7 @@ def worker_main(core: PoolHost, worker: PoolWorker) -> None:
     except BaseException as exc:  # a bug in the pool, never a task's exception (those are caught)
         core.internal_error(exc, f"pool worker {worker.name}")
     finally:
+        worker.announced.set()  # (already set, unless worker_started itself failed)
         worker.exited = True
         core.worker_exited(worker)
         set_state(None)
