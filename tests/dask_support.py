@@ -105,6 +105,13 @@ def mark_and_spin(path: str, limit: float) -> str:
     return spin_until_cancelled(limit)
 
 
+def mark_then_sleep(path: str, seconds: float, value: object) -> object:
+    """Write ``path`` (the task has started), sleep ``seconds``, return ``value``."""
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(seconds)
+    return value
+
+
 def die_once(marker: str) -> int:
     """The first run kills its own worker process (SIGKILL); the retry returns its pid."""
     path = Path(marker)

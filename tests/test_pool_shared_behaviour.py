@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dask_support import mark_and_spin, spin_until_cancelled
+from dask_support import mark_and_spin, mark_then_sleep, spin_until_cancelled
 
 import ftpool
 from ftpool import CancelToken, ClosedError, Pool, UnknownHandlerError
@@ -249,9 +249,13 @@ def test_shutdown_with_cancel_futures_cancels_what_waits(
 ) -> None:
     pool = make_pool()
     n = capacity(pool)
-    running = [pool.submit(sleep_then, 1.0, "ran") for _ in range(n)]
+    marks = [tmp_path / f"started-{i}" for i in range(n)]
+    running = [pool.submit(mark_then_sleep, str(mark), 2.0, "ran") for mark in marks]
     waiting = [pool.submit(sleep_then, 0.01, "waited") for _ in range(4 * n)]
-    time.sleep(0.3)
+    deadline = time.monotonic() + 60
+    while not all(mark.exists() for mark in marks):  # started (in another process, on Dask)
+        assert time.monotonic() < deadline, "the first tasks did not all start"
+        time.sleep(0.01)
     pool.shutdown(wait=True, cancel_futures=True)
     assert all(f.done() for f in running + waiting)
     assert [f.result() for f in running] == ["ran"] * n
