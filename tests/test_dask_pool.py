@@ -28,6 +28,10 @@ from ftpool._runtime import free_threaded_build
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# A local Dask cluster answers in milliseconds when the machine is idle, in seconds when it is
+# loaded (a killed worker process took over 60 s to come back there): 5 minutes per test, not 60 s.
+pytestmark = pytest.mark.timeout(300)
+
 
 # A fresh interpreter that imports distributed: 3 s idle, but 45 s on a loaded 2-core machine
 # (measured); the tests that start one get SUBPROCESS_SECONDS and a pytest timeout above it.

@@ -18,6 +18,10 @@ from ftpool.demos import DEMOS
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# A local Dask cluster answers in milliseconds when the machine is idle, in seconds when it is
+# loaded (a killed worker process took over 60 s to come back there): 5 minutes per test, not 60 s.
+pytestmark = pytest.mark.timeout(300)
+
 
 @pytest.mark.single_thread  # it swaps the demo module's timeline
 def test_the_pool_scenario_runs_through_dask_pool(dask_client: Any) -> None:
@@ -37,7 +41,6 @@ def test_the_pool_scenario_runs_through_dask_pool(dask_client: Any) -> None:
 
 
 @pytest.mark.single_thread
-@pytest.mark.timeout(300)  # starting a cluster of 2 processes took over 120 s on a loaded machine
 def test_the_cluster_demo_runs_from_the_command_line() -> None:
     require_distributed()
     assert "cluster" in DEMOS

@@ -20,6 +20,10 @@ distributed = require_distributed()
 
 from ftpool.dask import DaskPool  # noqa: E402
 
+# A local Dask cluster answers in milliseconds when the machine is idle, in seconds when it is
+# loaded (a killed worker process took over 60 s to come back there): 5 minutes per test, not 60 s.
+pytestmark = pytest.mark.timeout(300)
+
 
 def wait_until(predicate: Any, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
