@@ -177,6 +177,12 @@ def test_adder_is_exported_and_documented() -> None:
         assert "block" in doc.lower()
 
 
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter of this build (its own interpreter exit)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
 def test_import_ftpool_does_not_import_atomics_until_an_adder_is_made() -> None:
     code = (
         "import sys, ftpool\n"
@@ -186,8 +192,7 @@ def test_import_ftpool_does_not_import_atomics_until_an_adder_is_made() -> None:
         "a.add(2)\n"
         "print(a.sum())\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = run_python(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "2"
 
@@ -205,8 +210,7 @@ def test_interpreter_exit_with_a_used_adder_reports_nothing() -> None:
         "adder.add(5)\n"
         "print(adder.sum())\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = run_python(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "405"
     assert result.stderr == ""
