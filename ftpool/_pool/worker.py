@@ -144,7 +144,6 @@ def worker_main(core: PoolHost, worker: PoolWorker) -> None:
     except BaseException as exc:  # a bug in the pool, never a task's exception (those are caught)
         core.internal_error(exc, f"pool worker {worker.name}")
     finally:
-        worker.announced.set()  # (already set, unless worker_started itself failed)
         worker.exited = True
         core.worker_exited(worker)
         set_state(None)

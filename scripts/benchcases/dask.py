@@ -21,6 +21,7 @@ The clusters start once per bench run (not timed) and stay up for every repeat. 
 from __future__ import annotations
 
 import atexit
+import functools
 import importlib.util
 import sys
 import time
@@ -37,20 +38,17 @@ _MISSING = "" if all(
 ) else "No module named 'distributed' (pip install 'ftpool[dask]')"
 
 
+@functools.cache
 def _dask() -> Any:
-    """``ftpool.dask``, imported on first use; the task functions below then travel by value (the
-    workers need not import this script)."""
+    """``ftpool.dask``, imported on first use (once); the task functions below then travel by
+    value (the workers need not import this script)."""
     import cloudpickle  # deferred: see _MISSING
 
     import ftpool.dask
 
-    if not _registered:
-        cloudpickle.register_pickle_by_value(sys.modules[__name__])
-        _registered.append(True)
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
     return ftpool.dask
 
-
-_registered: list[bool] = []
 
 TASKS = 16
 
